@@ -1,0 +1,7 @@
+"""Subcommands of the train stage (implemented by its issue)."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """No subcommands yet."""

@@ -1,0 +1,426 @@
+"""Configuration: typed settings with the reference defaults, and their JSON schema.
+
+The dataclasses below are the one place where a setting and its default live. The JSON schema that
+Snakemake's ``validate`` reads (``workflow/schemas/config.schema.yaml``) is generated from them by
+``autalk config-schema`` and checked against them by a test, so the two cannot drift apart.
+
+A config file has ``defaults`` (any settings section) and ``datasets``; each dataset's sections are deep-merged
+over ``defaults``, and each ablation variant's overrides over the dataset's. Values marked *likely* in
+``shared/reference/method.md`` are defaults here so a user with the paper can correct them in YAML.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from autalk.errors import ConfigError
+
+SPEECH_AUS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
+
+
+def _f(default: Any, help: str, **schema: Any) -> Any:
+    """A dataclass field carrying its schema description (and bounds such as ``minimum``)."""
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help, **schema})
+    return field(default=default, metadata={"help": help, **schema})
+
+
+# ----------------------------------------------------------------------------------------------- data sources
+@dataclass
+class GridDownload:
+    """Where GRID comes from. Templates take ``{speaker}`` (e.g. s1)."""
+
+    video_url: str = _f("http://spandh.dcs.shef.ac.uk/gridcorpus/{speaker}/video/{speaker}.mpg_vcd.zip",
+                        "URL template of a speaker's normal-quality video archive")
+    align_url: str = _f("http://spandh.dcs.shef.ac.uk/gridcorpus/{speaker}/align/{speaker}.tar",
+                        "URL template of a speaker's word-alignment archive")
+    audio_url: Optional[str] = _f(None, "URL template of a speaker's 50 kHz audio archive (optional: the video carries audio)")
+    retries: int = _f(5, "attempts per file before giving up", minimum=1)
+    timeout_s: float = _f(60.0, "socket timeout per request", minimum=1)
+    checksums: dict[str, str] = _f({}, "optional sha256 per archive file name, verified after download")
+
+
+@dataclass
+class SynthConfig:
+    """The offline demo corpus synthesised from packaged photographs and espeak-ng speech."""
+
+    utterances_per_speaker: int = _f(20, "sentences per synthetic speaker", minimum=1)
+    seed: int = _f(0, "random seed: the same seed gives the same corpus")
+    fps: int = _f(25, "video frame rate", minimum=1)
+    width: int = _f(360, "video width in pixels", minimum=64)
+    height: int = _f(288, "video height in pixels", minimum=64)
+    sample_rate: int = _f(16000, "audio sample rate", minimum=8000)
+    voices: list[str] = _f(["en", "en-us", "en", "en-us", "en", "en-us"],
+                           "espeak-ng voice per speaker (cycled)")
+    pitches: list[int] = _f([45, 60, 35, 70, 50, 40], "espeak-ng pitch (0-100) per speaker (cycled)")
+    rates: list[int] = _f([150, 165, 140, 175, 155, 145], "espeak-ng words per minute per speaker (cycled)")
+
+
+@dataclass
+class SourceConfig:
+    kind: Literal["grid", "local", "synthetic"] = _f("synthetic", "how the raw corpus is obtained")
+    download: GridDownload = _f(GridDownload(), "download settings (kind: grid)")
+    local_path: Optional[str] = _f(None, "path of a local copy of the corpus (kind: local, e.g. TCD-TIMIT)")
+    registration_url: Optional[str] = _f(None, "where a user obtains a corpus that needs registration")
+    synth: SynthConfig = _f(SynthConfig(), "synthesis settings (kind: synthetic)")
+
+
+@dataclass
+class Splits:
+    train: list[str] = _f([], "speakers whose clips train every network")
+    val: list[str] = _f([], "speakers for early stopping and checkpoint figures")
+    test: list[str] = _f([], "unseen speakers on which every metric is reported")
+
+
+# ----------------------------------------------------------------------------------------------- preprocessing
+@dataclass
+class MFCCConfig:
+    sample_rate: int = _f(16000, "audio is resampled to this rate, mono", minimum=8000)
+    preemphasis: float = _f(0.97, "pre-emphasis coefficient", minimum=0, maximum=1)
+    win_ms: float = _f(25.0, "analysis window (Hamming)", minimum=1)
+    hop_ms: float = _f(10.0, "hop between MFCC columns", minimum=1)
+    n_fft: int = _f(512, "FFT size", minimum=64)
+    n_mels: int = _f(13, "mel filters", minimum=2)
+    fmin: float = _f(300.0, "lowest filterbank frequency (Hz)", minimum=0)
+    fmax: float = _f(3700.0, "highest filterbank frequency (Hz)", minimum=1)
+    n_mfcc: int = _f(13, "cepstra computed before dropping c0", minimum=2)
+    lifter: int = _f(22, "cepstral liftering coefficient (0: none)", minimum=0)
+    drop_c0: bool = _f(True, "drop the energy coefficient c0 (13 -> 12)")
+    window: int = _f(35, "MFCC columns per video frame (35 = 350 ms)", minimum=1)
+    step: int = _f(4, "MFCC columns between consecutive video frames (4 = 40 ms at 25 fps)", minimum=1)
+
+
+@dataclass
+class FaceConfig:
+    detector_upsample: int = _f(0, "dlib HOG pyramid upsampling for detection", minimum=0)
+    detector_threshold: float = _f(0.25, "minimum dlib detection score", )
+    detect_every: int = _f(25, "full detection every N frames; landmarks track from the previous box between", minimum=1)
+    redetect_jump_px: float = _f(8.0, "re-detect when tracked landmarks move more than this (mean px) in one frame", minimum=0)
+    template_size: int = _f(224, "side of the frame the mean-face template lives in", minimum=32)
+    crop_size: int = _f(128, "side of the aligned face crop stored for training", minimum=16)
+    border_value: int = _f(127, "grey level of the border where the warp leaves the frame", minimum=0, maximum=255)
+    align_points: list[int] = _f(list(range(27, 48)) + [48],
+                                 "0-based landmark indices used for the similarity fit (28..48 + a mouth corner)")
+    smoothing: int = _f(0, "temporal smoothing window for landmarks (frames; 0: off)", minimum=0)
+    mouth_box: bool = _f(False, "also store a mouth-region box per frame")
+
+
+@dataclass
+class QCConfig:
+    max_face_gap: int = _f(5, "longest run of frames without a face that is interpolated (K)", minimum=0)
+    min_audio_s: float = _f(0.5, "shorter audio is rejected", minimum=0)
+    silence_dbfs: float = _f(-55.0, "audio whose RMS is below this is rejected as silent")
+    max_length_mismatch_s: float = _f(0.2, "audio and video durations may differ by at most this", minimum=0)
+
+
+@dataclass
+class PreprocessConfig:
+    fps: int = _f(25, "every clip is resampled to this video frame rate", minimum=1)
+    faces: FaceConfig = _f(FaceConfig(), "face detection, tracking and alignment")
+    mfcc: MFCCConfig = _f(MFCCConfig(), "audio features")
+    qc: QCConfig = _f(QCConfig(), "quality control thresholds")
+    shard_size: int = _f(0, "clips per preprocessing job (0: one job per speaker)", minimum=0)
+
+
+# ----------------------------------------------------------------------------------------------- action units
+@dataclass
+class AUConfig:
+    units: list[str] = _f(SPEECH_AUS, "speech-related action units driving the model")
+    backend: Literal["landmarks", "openface", "pyfeat"] = _f("landmarks", "how AU labels are obtained")
+    openface_bin: Optional[str] = _f(None, "path of OpenFace 2's FeatureExtraction binary (backend openface)")
+    presence_threshold: float = _f(1.0, "intensity at or above which an AU counts as present", minimum=0, maximum=5)
+    neutral_percentile: float = _f(5.0, "per-speaker percentile taken as neutral geometry (backend landmarks)",
+                                   minimum=0, maximum=50)
+
+
+@dataclass
+class AUClassifierConfig:
+    epochs: int = _f(30, "maximum epochs", minimum=1)
+    patience: int = _f(5, "early stopping patience on val macro-F1 (epochs)", minimum=1)
+    batch_size: int = _f(64, "frames per batch", minimum=1)
+    lr: float = _f(1e-3, "Adam learning rate", exclusiveMinimum=0)
+    frames_per_clip: int = _f(0, "frames sampled per clip per epoch (0: all)", minimum=0)
+
+
+@dataclass
+class Audio2AUConfig:
+    epochs: int = _f(30, "maximum epochs", minimum=1)
+    patience: int = _f(5, "early stopping patience on val loss (epochs)", minimum=1)
+    batch_size: int = _f(16, "clips per batch", minimum=1)
+    lr: float = _f(1e-3, "Adam learning rate", exclusiveMinimum=0)
+
+
+@dataclass
+class SyncExpertConfig:
+    epochs: int = _f(20, "maximum epochs", minimum=1)
+    batch_size: int = _f(64, "audio-video pairs per batch", minimum=1)
+    lr: float = _f(1e-3, "Adam learning rate", exclusiveMinimum=0)
+    frames: int = _f(5, "video frames per sync window (0.2 s at 25 fps)", minimum=1)
+    max_offset: int = _f(15, "offsets searched (frames, both ways) when measuring sync", minimum=1)
+    official_syncnet: Optional[str] = _f(None, "path of the official SyncNet weights; enables LSE-C/LSE-D")
+
+
+# ----------------------------------------------------------------------------------------------- generator
+@dataclass
+class ModelConfig:
+    fusion: Literal["tcsan", "tcn", "gru"] = _f("tcsan", "temporal fusion: TCN + self-attention, TCN only, or GRU (BMVC 2021)")
+    attention: Literal["channels", "time"] = _f("time", "self-attention tokens: channels (authors' code, fixed clip length) or time steps (any length)")
+    au_input: Literal["predicted", "ground_truth", "none"] = _f("predicted", "AU features fed to the fusion")
+    au_loss: bool = _f(True, "train with the frozen AU classifier's loss on generated frames")
+    discriminator: bool = _f(True, "train with the patch frame discriminator")
+    image_dim: int = _f(512, "identity embedding size", minimum=1)
+    audio_dim: int = _f(512, "audio embedding size", minimum=1)
+    au_feature_dim: int = _f(64, "per-AU feature size from the audio-to-AU networks", minimum=1)
+    channels: list[int] = _f([512, 512, 512, 1024], "TCSAN channels per level")
+    kernel_size: int = _f(3, "TCSAN kernel size", minimum=1)
+    dilations: list[int] = _f([1, 2, 4, 8], "TCSAN dilation per level")
+    dropout: float = _f(0.2, "TCSAN dropout", minimum=0, maximum=1)
+    attention_heads: int = _f(4, "self-attention heads per level", minimum=1)
+    attention_head_dim: int = _f(14, "key/value size per head", minimum=1)
+    gru_hidden: int = _f(1024, "hidden size of the GRU fusion variant", minimum=1)
+
+
+@dataclass
+class TrainingConfig:
+    clip_start: int = _f(4, "first video frame of a training clip", minimum=0)
+    clip_length: int = _f(50, "frames per training clip (the channel attention is tied to it)", minimum=1)
+    batch_size: int = _f(4, "clips per batch", minimum=1)
+    epochs: int = _f(50, "passes over the training clips", minimum=1)
+    max_steps: Optional[int] = _f(None, "stop after this many steps (overrides epochs when smaller)")
+    lr_g: float = _f(2e-4, "generator Adam learning rate", exclusiveMinimum=0)
+    lr_d: float = _f(1e-3, "discriminator Adam learning rate", exclusiveMinimum=0)
+    betas: list[float] = _f([0.5, 0.999], "Adam betas")
+    weight_l1: float = _f(1.0, "L1 reconstruction loss weight", minimum=0)
+    weight_au: float = _f(0.1, "AU-classifier loss weight", minimum=0)
+    weight_gan: float = _f(0.002, "frame GAN loss weight", minimum=0)
+    checkpoint_every: int = _f(1000, "steps between checkpoints", minimum=1)
+    seed: int = _f(0, "random seed")
+    device: str = _f("auto", "auto, cpu, cuda or cuda:N")
+    precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (CPU always trains in fp32)")
+    num_workers: int = _f(2, "data loader workers", minimum=0)
+
+
+@dataclass
+class EvaluationConfig:
+    side_by_side: int = _f(4, "test clips rendered as real | generated videos", minimum=0)
+    variants: list[str] = _f(["full"], "ablation variants trained, generated and evaluated")
+
+
+@dataclass
+class Settings:
+    """Every tunable section; ``defaults`` and each dataset hold (partial) copies of it."""
+
+    preprocess: PreprocessConfig = _f(PreprocessConfig(), "face alignment, audio features, QC")
+    aus: AUConfig = _f(AUConfig(), "action unit set and labelling backend")
+    au_classifier: AUClassifierConfig = _f(AUClassifierConfig(), "the frozen AU classifier's pretraining")
+    audio2au: Audio2AUConfig = _f(Audio2AUConfig(), "audio-to-AU networks' pretraining")
+    sync_expert: SyncExpertConfig = _f(SyncExpertConfig(), "the audio-visual sync expert used as a metric")
+    model: ModelConfig = _f(ModelConfig(), "generator architecture")
+    training: TrainingConfig = _f(TrainingConfig(), "generator training")
+    evaluation: EvaluationConfig = _f(EvaluationConfig(), "generation and metrics")
+
+
+@dataclass
+class DatasetConfig(Settings):
+    """One dataset with its merged settings; ``variants`` map a name to overrides of any section."""
+
+    name: str = ""
+    source: SourceConfig = _f(SourceConfig(), "where the raw corpus comes from")
+    speakers: list[str] = _f([], "speakers used (train + val + test)")
+    splits: Splits = _f(Splits(), "speaker-level train/val/test split")
+    variants: dict[str, dict] = _f({"full": {}}, "ablation variants: name -> overrides of settings sections")
+
+    def variant(self, name: str) -> "DatasetConfig":
+        """This dataset's settings with one ablation variant's overrides applied."""
+        if name not in self.variants:
+            raise ConfigError(f"dataset {self.name!r} has no variant {name!r} (known: {sorted(self.variants)})")
+        merged = _deep_merge(dataclasses.asdict(self), self.variants[name])
+        return _build(DatasetConfig, merged, f"datasets.{self.name}.variants.{name}")
+
+    def split_of(self, speaker: str) -> str:
+        for split in ("train", "val", "test"):
+            if speaker in getattr(self.splits, split):
+                return split
+        raise ConfigError(f"speaker {speaker!r} of dataset {self.name!r} is in no split")
+
+
+@dataclass
+class Config:
+    datasets: dict[str, DatasetConfig]
+
+    def dataset(self, name: str) -> DatasetConfig:
+        if name not in self.datasets:
+            raise ConfigError(f"unknown dataset {name!r}; config has {sorted(self.datasets)}")
+        return self.datasets[name]
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    """Instantiate a dataclass from a dict, naming the dotted key of anything unknown."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}.{key}: expected a mapping, got {value!r}")
+            value = _build(hint, value, f"{where}.{key}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _check_dataset(ds: DatasetConfig, where: str) -> None:
+    split_speakers = ds.splits.train + ds.splits.val + ds.splits.test
+    if len(set(split_speakers)) != len(split_speakers):
+        raise ConfigError(f"{where}.splits: a speaker appears in more than one split")
+    if set(split_speakers) != set(ds.speakers):
+        missing = sorted(set(ds.speakers) - set(split_speakers))
+        extra = sorted(set(split_speakers) - set(ds.speakers))
+        raise ConfigError(f"{where}.splits must partition {where}.speakers "
+                          f"(not in a split: {missing}; not a speaker: {extra})")
+    if not ds.splits.train or not ds.splits.test:
+        raise ConfigError(f"{where}.splits: train and test need at least one speaker each")
+    unknown_aus = [u for u in ds.aus.units if not (u.startswith("AU") and u[2:].isdigit())]
+    if unknown_aus:
+        raise ConfigError(f"{where}.aus.units: not action units: {unknown_aus}")
+    for name in ds.evaluation.variants:
+        if name not in ds.variants:
+            raise ConfigError(f"{where}.evaluation.variants: {name!r} is not in {where}.variants")
+    if ds.source.kind == "grid" and "s21" in ds.speakers:
+        raise ConfigError(f"{where}.speakers: GRID speaker s21 has no video in the corpus; remove it")
+    if ds.model.attention == "channels" and ds.model.fusion == "tcsan" and ds.training.clip_length < 1:
+        raise ConfigError(f"{where}.training.clip_length must be positive")
+    if len(ds.model.channels) != len(ds.model.dilations):
+        raise ConfigError(f"{where}.model: channels and dilations need one entry per level")
+    for vname in ds.variants:
+        ds.variant(vname)  # every variant must build
+
+
+def config_from_dict(raw: dict, source: str = "<config>") -> Config:
+    """Validate against the schema, merge defaults into each dataset, and build the dataclasses."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(raw, config_schema())
+    except jsonschema.ValidationError as err:
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ConfigError(f"{source}: invalid value at {key}: {err.message}") from None
+    defaults = raw.get("defaults", {})
+    datasets = {}
+    for name, entry in raw["datasets"].items():
+        where = f"{source}: datasets.{name}"
+        merged = _deep_merge(defaults, entry)
+        merged["name"] = name
+        ds = _build(DatasetConfig, merged, where)
+        _check_dataset(ds, where)
+        datasets[name] = ds
+    return Config(datasets=datasets)
+
+
+def load_config(*paths: str | Path) -> Config:
+    """Read one or more YAML files (later ones override earlier ones) into a validated Config."""
+    if not paths:
+        raise ConfigError("no config file given")
+    raw: dict = {}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raw = _deep_merge(raw, loaded)
+    return config_from_dict(raw, source=", ".join(str(p) for p in paths))
+
+
+# ----------------------------------------------------------------------------------------------- schema
+def _type_schema(hint: Any) -> dict:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _dataclass_schema(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_null = [a for a in args if a is not type(None)]
+        inner = _type_schema(non_null[0])
+        if "type" in inner:
+            inner["type"] = [inner["type"], "null"]
+        return inner
+    if origin is Literal:
+        return {"type": "string", "enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
+    if hint is dict:
+        return {"type": "object"}
+    return {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]}
+
+
+def _dataclass_schema(cls: type, skip: tuple[str, ...] = ()) -> dict:
+    hints = typing.get_type_hints(cls)
+    props = {}
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        prop = _type_schema(hints[f.name])
+        meta = dict(f.metadata)
+        if "help" in meta:
+            prop["description"] = meta.pop("help")
+        prop.update(meta)
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if default is not None and not dataclasses.is_dataclass(default):
+            prop["default"] = default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+            if not dataclasses.is_dataclass(value):
+                prop["default"] = value
+        props[f.name] = prop
+    doc = (cls.__doc__ or "").strip()
+    schema = {"type": "object", "additionalProperties": False, "properties": props}
+    if doc and not doc.startswith(cls.__name__ + "("):
+        schema["description"] = " ".join(doc.split())
+    return schema
+
+
+def config_schema() -> dict:
+    """The JSON schema of a config file, generated from the dataclasses."""
+    dataset = _dataclass_schema(DatasetConfig, skip=("name",))
+    dataset["required"] = ["source", "speakers", "splits"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": "autalk workflow configuration (generated by `autalk config-schema`; do not edit by hand)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["datasets"],
+        "properties": {
+            "defaults": _dataclass_schema(Settings),
+            "datasets": {"type": "object", "minProperties": 1, "additionalProperties": dataset},
+        },
+    }
+
+
+def schema_yaml() -> str:
+    return yaml.safe_dump(config_schema(), sort_keys=False, width=110)

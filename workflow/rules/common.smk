@@ -1,0 +1,86 @@
+# Shared helpers: the validated config as dataclasses, path patterns, and per-rule settings.
+# Rules build every path from the patterns here, never ad hoc.
+import json
+from pathlib import Path
+
+import yaml
+
+from autalk.config import config_from_dict, _deep_merge
+
+CONFIG_FILES = [str(p) for p in workflow.configfiles]
+
+
+def _files_config():
+    merged = {}
+    for path in CONFIG_FILES:
+        merged = _deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
+
+
+if _files_config() != config:
+    raise ValueError(
+        "autalk reads its settings from config files: put overrides in a YAML file and pass it with "
+        "--configfile (e.g. --configfile config.yaml my_ablation.yaml) instead of --config KEY=VALUE."
+    )
+
+CFG = config_from_dict(config, source=", ".join(CONFIG_FILES))
+CONFIG_ARGS = " ".join(CONFIG_FILES)
+
+wildcard_constraints:
+    dataset="|".join(CFG.datasets),
+    speaker=r"[A-Za-z0-9_]+",
+    variant=r"[A-Za-z0-9_]+",
+
+
+def ds(wildcards):
+    return CFG.dataset(wildcards.dataset)
+
+
+def settings(*sections):
+    """A rule's params: the config sections it reads, so a change re-runs exactly the stages that use it."""
+
+    def get(wildcards):
+        cfg = ds(wildcards)
+        if hasattr(wildcards, "variant"):
+            cfg = cfg.variant(wildcards.variant)
+        return json.dumps({s: _asdict(getattr(cfg, s)) for s in sections}, sort_keys=True)
+
+    return get
+
+
+def _asdict(obj):
+    import dataclasses
+
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def speakers(wildcards):
+    return ds(wildcards).speakers
+
+
+def clip_dirs(wildcards):
+    return expand("resources/{dataset}/clips/{speaker}", dataset=wildcards.dataset, speaker=speakers(wildcards))
+
+
+def qc_tables(wildcards):
+    return expand("resources/{dataset}/qc/{speaker}.parquet", dataset=wildcards.dataset, speaker=speakers(wildcards))
+
+
+def eval_variants(wildcards):
+    return ds(wildcards).evaluation.variants
+
+
+def datasets_of_kind(kind):
+    """A wildcard regex matching the datasets whose source is of this kind (never matching if none)."""
+    names = [n for n, d in CFG.datasets.items() if d.source.kind == kind]
+    return "|".join(names) if names else "(?!)"
+
+
+def acquired_flags(wildcards):
+    """What must exist before a dataset's manifest can be built, by source kind."""
+    kind = ds(wildcards).source.kind
+    if kind == "grid":
+        return expand("resources/{dataset}/raw/{speaker}.acquired", dataset=wildcards.dataset, speaker=speakers(wildcards))
+    if kind == "synthetic":
+        return expand("resources/{dataset}/raw/synth.complete", dataset=wildcards.dataset)
+    return expand("resources/{dataset}/raw/local.complete", dataset=wildcards.dataset)
