@@ -7,7 +7,9 @@ import yaml
 
 from autalk.config import config_from_dict, _deep_merge
 
-CONFIG_FILES = [str(p) for p in workflow.configfiles]
+# The `configfile:` directive's file first, then --configfile files, which Snakemake lets override it.
+_CLI_FILES = [str(p) for p in workflow.config_settings.configfiles]
+CONFIG_FILES = [str(p) for p in workflow.configfiles if str(p) not in _CLI_FILES] + _CLI_FILES
 
 
 def _files_config():
