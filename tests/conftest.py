@@ -25,7 +25,7 @@ class Workspace:
 
     def build(self, *targets: str) -> None:
         cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(self.root),
-               "--cores", "2", "--quiet", "rules", *targets]
+               *targets, "--cores", "2", "--quiet", "rules"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("results/*/logs/**/*.log")))

@@ -45,7 +45,8 @@ class GridDownload:
     audio_url: Optional[str] = _f(None, "URL template of a speaker's 50 kHz audio archive (optional: the video carries audio)")
     retries: int = _f(5, "attempts per file before giving up", minimum=1)
     timeout_s: float = _f(60.0, "socket timeout per request", minimum=1)
-    checksums: dict[str, str] = _f({}, "optional sha256 per archive file name, verified after download")
+    backoff_s: float = _f(2.0, "wait before the second attempt, doubled for each further one", minimum=0)
+    checksums: dict[str, str] = _f({}, "optional sha256 per archive URL (after {speaker} is filled in), verified after download")
 
 
 @dataclass
@@ -58,10 +59,15 @@ class SynthConfig:
     width: int = _f(360, "video width in pixels", minimum=64)
     height: int = _f(288, "video height in pixels", minimum=64)
     sample_rate: int = _f(16000, "audio sample rate", minimum=8000)
-    voices: list[str] = _f(["en", "en-us", "en", "en-us", "en", "en-us"],
-                           "espeak-ng voice per speaker (cycled)")
-    pitches: list[int] = _f([45, 60, 35, 70, 50, 40], "espeak-ng pitch (0-100) per speaker (cycled)")
-    rates: list[int] = _f([150, 165, 140, 175, 155, 145], "espeak-ng words per minute per speaker (cycled)")
+    duration_s: float = _f(3.0, "clip length, padded with silence like GRID (longer speech lengthens the clip)", minimum=0.5)
+    crf: int = _f(12, "H.264 constant rate factor of the videos (lower: closer to lossless)", minimum=0, maximum=51)
+    photos: list[str] = _f(["astronaut", "grace_hopper"],
+                           "face photos: packaged 'astronaut' (scikit-image), 'grace_hopper' (matplotlib) or image "
+                           "file paths; further identities are variants and morphs of these")
+    voices: list[str] = _f(["en-us+f2", "en+f4", "en+f3", "en-us+f5", "en+m3", "en-us+f1"],
+                           "espeak-ng voice (language+variant) per speaker (cycled)")
+    pitches: list[int] = _f([60, 40, 70, 50, 35, 55], "espeak-ng pitch (0-100) per speaker (cycled)")
+    rates: list[int] = _f([165, 145, 175, 155, 150, 160], "espeak-ng words per minute per speaker (cycled)")
 
 
 @dataclass
@@ -104,6 +110,8 @@ class FaceConfig:
     detector_threshold: float = _f(0.25, "minimum dlib detection score", )
     detect_every: int = _f(25, "full detection every N frames; landmarks track from the previous box between", minimum=1)
     redetect_jump_px: float = _f(8.0, "re-detect when tracked landmarks move more than this (mean px) in one frame", minimum=0)
+    redetect_min_similarity: float = _f(0.6, "re-detect when the aligned upper face correlates less than this with the last detection's", minimum=-1, maximum=1)
+    detect_max_side: int = _f(640, "frames larger than this (px) are searched for faces at reduced size", minimum=80)
     template_size: int = _f(224, "side of the frame the mean-face template lives in", minimum=32)
     crop_size: int = _f(128, "side of the aligned face crop stored for training", minimum=16)
     border_value: int = _f(127, "grey level of the border where the warp leaves the frame", minimum=0, maximum=255)
@@ -206,6 +214,10 @@ class TrainingConfig:
     device: str = _f("auto", "auto, cpu, cuda or cuda:N")
     precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (CPU always trains in fp32)")
     num_workers: int = _f(2, "data loader workers", minimum=0)
+    cache_mb: int = _f(4096, "training clips are held in memory when their files total at most this (MiB); "
+                       "otherwise each sample reads its clip file", minimum=0)
+    val_clips: int = _f(3, "fixed validation clips rendered in the generated-vs-real grid at each checkpoint",
+                        minimum=1)
 
 
 @dataclass
@@ -266,7 +278,7 @@ class Config:
 def _deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "variants":
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -2,7 +2,9 @@
 
 
 rule acquire_grid_speaker:
-    """Download, verify and extract one GRID talker's video and alignment archives (resumable)."""
+    """Download, verify and extract one GRID talker's video and alignment (and optional audio) archives.
+
+    Resumable: partial archives wait in resources/{dataset}/downloads as .part files for the rerun."""
     output:
         flag="resources/{dataset}/raw/{speaker}.acquired",
     params:
@@ -28,12 +30,13 @@ rule acquire_grid_speaker:
 
 
 rule locate_local_corpus:
-    """Check a corpus that needs registration (TCD-TIMIT) at its configured local path."""
+    """Check a corpus that needs registration (TCD-TIMIT) at source.local_path; link its clips into raw/."""
     output:
         flag="resources/{dataset}/raw/local.complete",
     params:
         config=CONFIG_ARGS,
-        settings=settings("source"),
+        settings=settings("source", "speakers"),
+        raw="resources/{dataset}/raw",
     wildcard_constraints:
         dataset=datasets_of_kind("local"),
     threads: 1
@@ -47,11 +50,13 @@ rule locate_local_corpus:
     conda:
         "../../envs/autalk.yaml"
     shell:
-        "autalk locate-local --config {params.config} --dataset {wildcards.dataset} --flag {output.flag} 2> {log}"
+        "autalk locate-local --config {params.config} --dataset {wildcards.dataset} --raw {params.raw}"
+        " --flag {output.flag} 2> {log}"
 
 
 rule build_manifest:
-    """One row per utterance: the single source of truth every later stage reads."""
+    """One row per utterance: the single source of truth every later stage reads. Unreadable files stay in
+    as rows with probe_error set, for QC to reject with a reason."""
     input:
         acquired_flags,
     output:
@@ -60,7 +65,7 @@ rule build_manifest:
         config=CONFIG_ARGS,
         settings=settings("source", "splits"),
         raw="resources/{dataset}/raw",
-    threads: 1
+    threads: 4
     resources:
         mem_mb=2000,
         runtime=30,
@@ -72,4 +77,4 @@ rule build_manifest:
         "../../envs/autalk.yaml"
     shell:
         "autalk manifest --config {params.config} --dataset {wildcards.dataset} --raw {params.raw}"
-        " --output {output.manifest} 2> {log}"
+        " --output {output.manifest} --threads {threads} 2> {log}"
