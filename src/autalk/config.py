@@ -147,6 +147,8 @@ class AUConfig:
     presence_threshold: float = _f(1.0, "intensity at or above which an AU counts as present", minimum=0, maximum=5)
     neutral_percentile: float = _f(5.0, "per-speaker percentile taken as neutral geometry (backend landmarks)",
                                    minimum=0, maximum=50)
+    landmark_smoothing: float = _f(1.0, "std (frames) of the Gaussian smoothing of landmark measures over time "
+                                   "(backend landmarks; 0: off)", minimum=0)
 
 
 @dataclass
@@ -320,6 +322,9 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
     for name in ds.evaluation.variants:
         if name not in ds.variants:
             raise ConfigError(f"{where}.evaluation.variants: {name!r} is not in {where}.variants")
+    reserved = sorted({"static", "real"} & set(ds.variants))
+    if reserved:
+        raise ConfigError(f"{where}.variants: {reserved} name the reference rows of the metric table; rename the variant")
     if ds.source.kind == "grid" and "s21" in ds.speakers:
         raise ConfigError(f"{where}.speakers: GRID speaker s21 has no video in the corpus; remove it")
     if ds.model.attention == "channels" and ds.model.fusion == "tcsan" and ds.training.clip_length < 1:

@@ -1,7 +1,39 @@
-"""Subcommands of the demo stage (implemented by its issue)."""
+"""Subcommands of the demo stage: synthesise the offline corpus, and its previews for a person to look at."""
+
+from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from autalk.commands import add_config_args, dataset_config
+from autalk.errors import ConfigError
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from autalk.demo.synthesize import synthesize_corpus
+
+    ds = dataset_config(args)
+    if ds.source.kind != "synthetic":
+        raise ConfigError(f"dataset {ds.name!r} has source.kind {ds.source.kind!r}; autalk synth needs 'synthetic'")
+    synthesize_corpus(ds.source.synth, ds.speakers, Path(args.out), threads=args.threads)
+
+
+def _previews(args: argparse.Namespace) -> None:
+    from autalk.demo.previews import write_previews
+
+    write_previews(Path(args.manifest), Path(args.sheet), Path(args.videos), per_speaker=args.per_speaker)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No subcommands yet."""
+    p = sub.add_parser("synth", help="synthesise the offline demo corpus (GRID layout + ground truth)")
+    add_config_args(p)
+    p.add_argument("--out", required=True, help="raw corpus folder, e.g. resources/demo/raw")
+    p.add_argument("--threads", type=int, default=1, help="processes synthesising utterances in parallel")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("demo-previews", help="a contact sheet and one muxed mp4 per speaker of a demo corpus")
+    p.add_argument("--manifest", required=True, help="the corpus manifest (manifest.parquet)")
+    p.add_argument("--sheet", required=True, help="contact sheet PNG to write")
+    p.add_argument("--videos", required=True, help="folder of per-speaker preview mp4s to write")
+    p.add_argument("--per-speaker", type=int, default=3, help="utterances per speaker in its preview video")
+    p.set_defaults(func=_previews)
