@@ -3,6 +3,8 @@ temporary directory, once per test session; a test asks it for the target it nee
 
 from __future__ import annotations
 
+import os
+import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +28,9 @@ class Workspace:
     def build(self, *targets: str) -> None:
         cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(self.root),
                *targets, "--cores", "2", "--quiet", "rules"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        # Rules call the `autalk` CLI: put this interpreter's scripts first on PATH, also when the venv is not active.
+        env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("results/*/logs/**/*.log")))
             pytest.fail(f"snakemake {' '.join(targets)} failed:\n{proc.stderr[-4000:]}\n{logs}")

@@ -32,6 +32,7 @@ class Clip:
     mfcc_windows: np.ndarray    # (T, C, W) float32, the audio window of each video frame
     interpolated: np.ndarray    # (T,) bool, frames whose face was interpolated over a short gap
     fps: float = 25.0
+    mouth_boxes: np.ndarray | None = None   # (T, 4) float32 x0, y0, x1, y1 in crop pixels (faces.mouth_box)
 
     @property
     def n_frames(self) -> int:
@@ -46,6 +47,7 @@ class Clip:
             "transforms": self.transforms.shape == (t, 2, 3),
             "mfcc_windows": self.mfcc_windows.ndim == 3 and self.mfcc_windows.shape[0] == t,
             "interpolated": self.interpolated.shape == (t,),
+            "mouth_boxes": self.mouth_boxes is None or self.mouth_boxes.shape == (t, 4),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -63,8 +65,9 @@ def save_clip(clip: Clip, path: str | Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as fh:
+            optional = {} if clip.mouth_boxes is None else {"mouth_boxes": clip.mouth_boxes}
             np.savez(fh, utt_id=np.array(clip.utt_id), fps=np.array(clip.fps),
-                     **{name: getattr(clip, name) for name in _ARRAYS})
+                     **{name: getattr(clip, name) for name in _ARRAYS}, **optional)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -76,6 +79,7 @@ def load_clip(path: str | Path) -> Clip:
     try:
         with np.load(path, allow_pickle=False) as data:
             clip = Clip(utt_id=str(data["utt_id"]), fps=float(data["fps"]),
+                        mouth_boxes=data["mouth_boxes"] if "mouth_boxes" in data.files else None,
                         **{name: data[name] for name in _ARRAYS})
     except FileNotFoundError:
         raise DataError(f"clip file {path} does not exist") from None
@@ -83,6 +87,18 @@ def load_clip(path: str | Path) -> Clip:
         raise DataError(f"clip file {path} is unreadable or malformed: {err}") from None
     clip.validate()
     return clip
+
+
+def load_clip_array(path: str | Path, name: str) -> np.ndarray:
+    """One array of a clip file without reading the others (e.g. landmarks for a dataset-wide table)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data[name]
+    except FileNotFoundError:
+        raise DataError(f"clip file {path} does not exist") from None
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"clip file {path} is unreadable or lacks {name!r}: {err}") from None
 
 
 def read_qc(path: str | Path) -> pd.DataFrame:

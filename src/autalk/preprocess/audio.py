@@ -1,0 +1,107 @@
+"""Audio decoding and the MFCC features of the reference (shared/reference/method.md).
+
+MFCC conventions: pre-emphasis, Hamming windows of ``win_ms`` every ``hop_ms`` (column k covers
+[k * hop, k * hop + win); the signal's tail is zero-padded so there are floor(n_samples / hop) columns, i.e.
+exactly 100 per second at 10 ms), power spectrum over ``n_fft``, HTK-style triangular mel filters between
+``fmin`` and ``fmax`` (librosa's filterbank, unnormalised), natural log, orthonormal DCT-II, sinusoidal lifter
+1 + (L/2) sin(pi n / L) with n counted from c0 (HTK's; librosa's own lifter counts from 1), then c0 dropped.
+
+Per-video-frame windows: frame i takes columns [step * i, step * i + window). Near the clip's end those run
+past the last column; the missing columns repeat the last one (edge padding: the clip's closing sound, in
+GRID silence, rather than zeros, which in cepstral space are no real sound).
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+import soundfile
+
+from autalk.config import MFCCConfig
+from autalk.errors import ConfigError, DataError
+
+SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
+
+
+def resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return signal.astype(np.float32)
+    g = gcd(int(rate), int(target))
+    return scipy.signal.resample_poly(signal, target // g, rate // g).astype(np.float32)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples at ``sample_rate`` from an audio file, or from the audio track of a video
+    (decoded by the ffmpeg binary of imageio-ffmpeg)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"audio source {path} does not exist")
+    if path.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError) as err:
+            raise DataError(f"audio file {path} is unreadable: {err}") from None
+        return resample(data.mean(axis=1), rate, sample_rate)
+    return _ffmpeg_audio(path, sample_rate)
+
+
+def _ffmpeg_audio(path: Path, sample_rate: int) -> np.ndarray:
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+           "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise DataError(f"no audio could be decoded from {path}: {message[-1] if message else 'ffmpeg failed'}")
+    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    import librosa.filters
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=True,
+                               norm=None).astype(np.float64)
+
+
+def mfcc(signal: np.ndarray, cfg: MFCCConfig) -> np.ndarray:
+    """(N, C) float32 MFCC, one row per hop (C = n_mfcc - 1 with c0 dropped)."""
+    win = int(round(cfg.win_ms * cfg.sample_rate / 1000))
+    hop = int(round(cfg.hop_ms * cfg.sample_rate / 1000))
+    if win > cfg.n_fft:
+        raise ConfigError(f"preprocess.mfcc: window of {win} samples exceeds n_fft {cfg.n_fft}")
+    if cfg.fmax > cfg.sample_rate / 2 or cfg.fmin >= cfg.fmax:
+        raise ConfigError(f"preprocess.mfcc: need fmin < fmax <= sample_rate / 2 (got {cfg.fmin}, {cfg.fmax})")
+    n_columns = signal.size // hop
+    n_out = cfg.n_mfcc - (1 if cfg.drop_c0 else 0)
+    if n_columns == 0:
+        return np.zeros((0, n_out), dtype=np.float32)
+    x = signal.astype(np.float64)
+    x = np.append(x[:1], x[1:] - cfg.preemphasis * x[:-1])
+    x = np.pad(x, (0, (n_columns - 1) * hop + win - x.size)) if (n_columns - 1) * hop + win > x.size else x
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:n_columns] * np.hamming(win)
+    power = np.abs(np.fft.rfft(frames, cfg.n_fft)) ** 2 / cfg.n_fft
+    energies = power @ _mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax).T
+    cepstra = scipy.fft.dct(np.log(np.maximum(energies, np.finfo(np.float64).eps)), type=2, norm="ortho",
+                            axis=1)[:, : cfg.n_mfcc]
+    if cfg.lifter > 0:
+        cepstra *= 1 + (cfg.lifter / 2) * np.sin(np.pi * np.arange(cfg.n_mfcc) / cfg.lifter)
+    return (cepstra[:, 1:] if cfg.drop_c0 else cepstra).astype(np.float32)
+
+
+def mfcc_windows(features: np.ndarray, n_frames: int, window: int, step: int) -> np.ndarray:
+    """(n_frames, C, window): frame i's columns [step * i, step * i + window), edge-padded at the end."""
+    if features.shape[0] == 0:
+        raise DataError("no MFCC columns to window (empty audio)")
+    needed = step * (n_frames - 1) + window
+    if needed > features.shape[0]:
+        features = np.pad(features, ((0, needed - features.shape[0]), (0, 0)), mode="edge")
+    view = np.lib.stride_tricks.sliding_window_view(features, window, axis=0)   # (N - W + 1, C, W)
+    return np.ascontiguousarray(view[: step * n_frames: step][:n_frames]).astype(np.float32)

@@ -1,0 +1,286 @@
+"""Face detection, tracking and similarity alignment (dlib HOG detector + 68-point predictor).
+
+Speed comes from not paying full detection on every frame: a frame's landmarks are fitted inside a box
+predicted from the previous frame's landmarks, and the HOG detector runs only every ``detect_every`` frames or
+when the fit degrades (the landmarks jump, the face's scale drifts, or the aligned upper face stops looking like
+the one seen at the last detection: the predictor always returns 68 points, even where there is no face).
+
+Frames stream through with a small look-ahead buffer (a gap of at most K frames, plus the smoothing half
+window), so memory does not grow with clip length or resolution. Short gaps are filled by linear
+interpolation between the faces on either side (held at the clip's ends); longer ones reject the clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import cv2
+import dlib
+import numpy as np
+
+from autalk.config import FaceConfig
+from autalk.errors import DataError
+from autalk.preprocess.dlib_models import DlibModels
+from autalk.preprocess.qc import Rejection
+from autalk.preprocess.template import template_points
+
+APPEARANCE_SIZE = 32          # side of the aligned grey patch compared with the last detection's
+SCALE_DRIFT = 1.25            # re-detect when the face grows or shrinks by this factor since the last detection
+MOUTH = slice(48, 68)
+
+
+# ------------------------------------------------------------------------------------------ geometry
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (scale, rotation, translation; no reflection) mapping ``src`` onto ``dst``,
+    as a 2x3 matrix. Closed form of 2-D Procrustes: the points as complex numbers, one complex regression."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    norm = (s * s).sum()
+    if norm <= 0:
+        raise DataError("similarity fit on coincident points")
+    a = (s * d).sum() / norm
+    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / norm
+    rot = np.array([[a, -b], [b, a]])
+    return np.hstack([rot, (mu_d - rot @ mu_s)[:, None]])
+
+
+def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+class Aligner:
+    """Maps landmarks to the crop: Procrustes onto the template (in its ``template_size`` frame) composed with
+    the resize to ``crop_size``, so each frame is warped once, straight to the stored size."""
+
+    def __init__(self, cfg: FaceConfig):
+        self.points = np.asarray(cfg.align_points)
+        if self.points.min() < 0 or self.points.max() > 67 or len(self.points) < 2:
+            raise DataError(f"faces.align_points must be at least two indices in 0..67, got {cfg.align_points}")
+        self.template = template_points(cfg.template_size)[self.points]
+        self.scale = cfg.crop_size / cfg.template_size
+        self.size = cfg.crop_size
+        self.border = (cfg.border_value,) * 3
+
+    def transform(self, landmarks: np.ndarray) -> np.ndarray:
+        return similarity_transform(landmarks[self.points], self.template) * self.scale
+
+    def warp(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=self.border)
+
+
+# ------------------------------------------------------------------------------------------ dlib calls
+def fit_landmarks(models: DlibModels, gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    rect = dlib.rectangle(*(int(round(v)) for v in box))
+    shape = models.predictor(gray, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+def detect_faces(models: DlibModels, gray: np.ndarray, cfg: FaceConfig) -> list[tuple[tuple, float]]:
+    """Faces scoring at least the threshold, as ((left, top, right, bottom), score) in full-frame pixels.
+    Frames larger than ``detect_max_side`` are searched at reduced size (HOG's cost grows with the area; faces
+    in such frames are far above its 80 px minimum)."""
+    scale = min(1.0, cfg.detect_max_side / max(gray.shape))
+    small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    rects, scores, _ = models.detector.run(small, cfg.detector_upsample, cfg.detector_threshold)
+    return [((r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale), s)
+            for r, s in zip(rects, scores) if s >= cfg.detector_threshold]
+
+
+def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
+    lo, hi = landmarks.min(0), landmarks.max(0)
+    return np.concatenate([(lo + hi) / 2, np.maximum(hi - lo, 1.0)])   # cx, cy, w, h
+
+
+# ------------------------------------------------------------------------------------------ tracking
+@dataclass
+class TrackStats:
+    detections: int = 0          # full HOG detections run
+    multi_face_detections: int = 0
+
+
+class FaceTracker:
+    """Per-frame landmarks: detect, then track from the previous frame's landmarks until the fit degrades."""
+
+    def __init__(self, cfg: FaceConfig, models: DlibModels):
+        self.cfg = cfg
+        self.models = models
+        self.aligner = Aligner(dataclasses.replace(cfg, crop_size=APPEARANCE_SIZE))
+        # Rows of the appearance patch above the nose base: the part of the face that speech does not move.
+        self.upper_rows = max(4, int(round(template_points(APPEARANCE_SIZE)[33, 1])))
+        self.stats = TrackStats()
+        self.prev: np.ndarray | None = None
+        self.since_detect = 0
+        self.box_relation = np.zeros(4)
+        self.detect_size = 1.0
+        self.reference: np.ndarray | None = None
+
+    def _appearance(self, gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        patch = self.aligner.warp(gray, self.aligner.transform(landmarks))[: self.upper_rows].astype(np.float32)
+        patch -= patch.mean()
+        return patch / (np.linalg.norm(patch) + 1e-6)
+
+    def _tracking_box(self) -> tuple[float, float, float, float]:
+        cx, cy, w, h = _landmark_box(self.prev)
+        rx, ry, rw, rh = self.box_relation
+        bcx, bcy, bw, bh = cx + rx * w, cy + ry * h, rw * w, rh * h
+        return bcx - bw / 2, bcy - bh / 2, bcx + bw / 2, bcy + bh / 2
+
+    def _degraded(self, gray: np.ndarray, landmarks: np.ndarray) -> bool:
+        if np.abs(landmarks - self.prev).sum(1).mean() > self.cfg.redetect_jump_px:
+            return True
+        size = _landmark_box(landmarks)[2:].mean() / self.detect_size
+        if not 1 / SCALE_DRIFT <= size <= SCALE_DRIFT:
+            return True
+        return float((self._appearance(gray, landmarks) * self.reference).sum()) < self.cfg.redetect_min_similarity
+
+    def step(self, gray: np.ndarray) -> np.ndarray | None:
+        """Landmarks (68, 2) of this frame in its pixels, or None where no face is found."""
+        self.since_detect += 1
+        if self.prev is not None and self.since_detect < self.cfg.detect_every:
+            landmarks = fit_landmarks(self.models, gray, self._tracking_box())
+            if not self._degraded(gray, landmarks):
+                self.prev = landmarks
+                return landmarks
+        return self._detect(gray)
+
+    def _detect(self, gray: np.ndarray) -> np.ndarray | None:
+        self.since_detect = 0
+        self.stats.detections += 1
+        faces = detect_faces(self.models, gray, self.cfg)
+        if not faces:
+            self.prev = None
+            return None
+        if len(faces) > 1:
+            self.stats.multi_face_detections += 1
+        boxes = np.array([f[0] for f in faces])
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        if self.prev is not None:        # keep following the same person
+            pick = int(np.argmin(np.linalg.norm(centres - _landmark_box(self.prev)[:2], axis=1)))
+        else:                            # the largest face is the speaker's
+            pick = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+        box = boxes[pick]
+        landmarks = fit_landmarks(self.models, gray, tuple(box))
+        cx, cy, w, h = _landmark_box(landmarks)
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        self.box_relation = np.array([(centres[pick, 0] - cx) / w, (centres[pick, 1] - cy) / h, bw / w, bh / h])
+        self.detect_size = float(np.mean([w, h]))
+        self.reference = self._appearance(gray, landmarks)
+        self.prev = landmarks
+        return landmarks
+
+
+# ------------------------------------------------------------------------------------------ a whole clip
+@dataclass
+class AlignedFaces:
+    """One clip's faces at the output frame rate; landmarks in crop pixels unless named raw."""
+
+    crops: np.ndarray            # (T, S, S, 3) uint8 RGB
+    landmarks: np.ndarray        # (T, 68, 2) float32
+    landmarks_raw: np.ndarray    # (T, 68, 2) float32, source pixels
+    transforms: np.ndarray       # (T, 2, 3) float32, source -> crop
+    interpolated: np.ndarray     # (T,) bool
+    stats: TrackStats = field(default_factory=TrackStats)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.crops.shape[0])
+
+    def mouth_boxes(self, margin: float = 1.5) -> np.ndarray:
+        """(T, 4) x0, y0, x1, y1 in crop pixels: a square of ``margin`` x the clip's median mouth width,
+        centred on each frame's mouth (one size per clip, so mouth crops of a clip are comparable)."""
+        mouth = self.landmarks[:, MOUTH]
+        side = margin * float(np.median(mouth[:, :, 0].max(1) - mouth[:, :, 0].min(1)))
+        centre = (mouth.min(1) + mouth.max(1)) / 2
+        return np.hstack([centre - side / 2, centre + side / 2]).astype(np.float32)
+
+
+def align_video(frames: Iterable[np.ndarray], cfg: FaceConfig, models: DlibModels, max_gap: int) -> AlignedFaces:
+    """Track, gap-fill, optionally smooth, and align every (BGR) frame. Raises ``Rejection`` with
+    ``no_face``, ``face_lost`` (a gap longer than ``max_gap``) or ``several_faces`` (two or more faces at most
+    full detections); ``unreadable_video`` when no frame arrives at all.
+
+    ``smoothing`` (a centred moving average over 2*(w//2)+1 frames) is applied to the landmarks that drive the
+    alignment only: it steadies the crop, while the stored landmarks stay the per-frame fits (lip motion is
+    what training learns, and averaging would blur it)."""
+    tracker = FaceTracker(cfg, models)
+    aligner = Aligner(cfg)
+    half = cfg.smoothing // 2
+    raw: list[np.ndarray | None] = []
+    interpolated: list[bool] = []
+    pending: dict[int, np.ndarray] = {}        # frames waiting for their landmarks to become final
+    out_crops, out_lms, out_raw, out_tf = [], [], [], []
+    last_found = -1
+    first_found = -1
+
+    def emit(upto: int) -> None:
+        for t in range(len(out_crops), upto + 1):
+            lo, hi = max(0, t - half), min(len(raw) - 1, t + half)
+            driving = np.mean(raw[lo:hi + 1], axis=0) if half else raw[t]
+            matrix = aligner.transform(driving)
+            frame = pending.pop(t)
+            out_crops.append(cv2.cvtColor(aligner.warp(frame, matrix), cv2.COLOR_BGR2RGB))
+            out_lms.append(apply_transform(matrix, raw[t]))
+            out_raw.append(raw[t])
+            out_tf.append(matrix)
+
+    for index, frame in enumerate(frames):
+        landmarks = tracker.step(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        raw.append(landmarks)
+        interpolated.append(False)
+        if first_found < 0 and landmarks is None:
+            if index >= max_gap:          # the clip is rejected; keep looking only to name the reason
+                continue
+            pending[index] = frame
+            continue
+        pending[index] = frame
+        if landmarks is None:
+            if index - last_found > max_gap:
+                raise Rejection("face_lost", f"no face from frame {last_found + 1} for more than {max_gap} frames "
+                                             f"(K = qc.max_face_gap)")
+            continue
+        if first_found < 0:
+            first_found = index
+            if index > max_gap:
+                raise Rejection("face_lost", f"no face in the first {index} frames (more than {max_gap})")
+            for t in range(index):        # hold the first face over a short leading gap
+                raw[t], interpolated[t] = landmarks, True
+        else:
+            gap = index - last_found - 1
+            for k in range(1, gap + 1):   # linear interpolation over a short inner gap
+                w = k / (gap + 1)
+                raw[last_found + k] = (1 - w) * raw[last_found] + w * landmarks
+                interpolated[last_found + k] = True
+        last_found = index
+        emit(last_found - half)
+
+    if not raw:
+        raise Rejection("unreadable_video", "no frame could be decoded")
+    if first_found < 0:
+        raise Rejection("no_face", f"no face with score >= {cfg.detector_threshold} in any of {len(raw)} frames")
+    if tracker.stats.multi_face_detections * 2 > tracker.stats.detections:
+        raise Rejection("several_faces", f"two or more faces at {tracker.stats.multi_face_detections} of "
+                                         f"{tracker.stats.detections} detections")
+    for t in range(last_found + 1, len(raw)):    # hold the last face over a short trailing gap
+        raw[t], interpolated[t] = raw[last_found], True
+    emit(len(raw) - 1)
+    return AlignedFaces(crops=np.stack(out_crops), landmarks=np.stack(out_lms).astype(np.float32),
+                        landmarks_raw=np.stack(out_raw).astype(np.float32),
+                        transforms=np.stack(out_tf).astype(np.float32),
+                        interpolated=np.array(interpolated, dtype=bool), stats=tracker.stats)
+
+
+def align_image(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> tuple[np.ndarray, np.ndarray]:
+    """One photograph's aligned crop (RGB) and its landmarks in crop pixels (e.g. a user's identity image).
+    Uses the detector's configured upsampling plus one more level: a single image can afford it."""
+    gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
+    faces = detect_faces(models, gray, dataclasses.replace(cfg, detector_upsample=cfg.detector_upsample + 1))
+    if not faces:
+        raise DataError(f"no face found in the image (dlib score >= {cfg.detector_threshold})")
+    box = max(faces, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))[0]
+    landmarks = fit_landmarks(models, gray, box)
+    aligner = Aligner(cfg)
+    matrix = aligner.transform(landmarks)
+    return aligner.warp(image_rgb, matrix), apply_transform(matrix, landmarks).astype(np.float32)

@@ -1,0 +1,293 @@
+"""Preprocessing on real video/audio files the tests write (a packaged face photo moved over frames, encoded
+by OpenCV/ffmpeg), including corrupt ones, and on the demo corpus through the workflow."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+import soundfile
+import yaml
+
+from autalk.acquire.manifest import MANIFEST_COLUMNS, write_manifest
+from autalk.cli import main
+from autalk.config import MFCCConfig
+from autalk.data.clips import load_clip, read_qc
+from autalk.preprocess.audio import mfcc, mfcc_windows
+from autalk.preprocess.dlib_models import load_models
+from autalk.preprocess.template import TEMPLATE_FILE, derive_template
+
+SR = 16000
+GREY = 110
+FACE = np.ascontiguousarray(cv2.cvtColor(skimage.data.astronaut()[20:290, 60:380], cv2.COLOR_RGB2BGR))
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+PAN_PX = 48.0          # the 30 fps clip pans this far over its 2 s
+
+
+# ------------------------------------------------------------------------------------------ media makers
+def _canvas(n_faces: int = 1) -> np.ndarray:
+    width = 360 if n_faces == 1 else 680
+    canvas = np.full((288, width, 3), GREY, np.uint8)
+    for k in range(n_faces):
+        canvas[10:280, 20 + 340 * k: 340 + 340 * k] = FACE
+    return canvas
+
+
+def _frame(canvas: np.ndarray, dx: float) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, 0]])
+    return cv2.warpAffine(canvas, matrix, (canvas.shape[1], canvas.shape[0]), borderValue=(GREY,) * 3)
+
+
+def write_video(path: Path, fps: float, n: int, shift=lambda t: 4 * np.sin(2 * np.pi * t), blank=(),
+                n_faces: int = 1) -> Path:
+    canvas = _canvas(n_faces)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (canvas.shape[1], canvas.shape[0]))
+    for i in range(n):
+        frame = np.full_like(canvas, GREY) if i in blank else _frame(canvas, shift(i / fps))
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def speech_like(duration: float, onset: float = 0.0) -> np.ndarray:
+    """Voiced bursts (harmonics of 150 Hz) at a syllable rate (4 Hz); faint white noise before ``onset``."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(duration * SR)) / SR
+    voice = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 20))
+    signal = 0.1 * voice * (0.2 + 0.8 * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2)
+    signal += 0.002 * rng.standard_normal(t.size)
+    signal[t < onset] = 1e-5 * rng.standard_normal(int((t < onset).sum()))
+    return signal.astype(np.float32)
+
+
+def onset_column(features: np.ndarray) -> int:
+    """First MFCC column of a lasting change from the first 0.5 s (the sound's onset)."""
+    change = np.linalg.norm(features - features[:50].mean(0), axis=1)
+    above = change > (np.median(change[:50]) + np.median(change[-50:])) / 2
+    lasting = np.convolve(above, np.ones(5), "valid") == 5
+    return int(np.argmax(lasting))
+
+
+def write_wav(path: Path, signal: np.ndarray) -> Path:
+    soundfile.write(str(path), signal, SR)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def truncate(path: Path, fraction: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+# ------------------------------------------------------------------------------------------ the corpus
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """Twelve clips of speaker t1, one per behaviour, preprocessed with the CLI (2 processes) and summarised."""
+    root = tmp_path_factory.mktemp("preprocess")
+    raw = root / "raw"
+    raw.mkdir()
+    clips: dict[str, tuple[Path, Path | None]] = {}
+
+    def add(name, video, audio):
+        clips[name] = (video, audio)
+
+    speech = speech_like(2.0)
+    add("ok25", write_video(raw / "ok25.mp4", 25, 50), write_wav(raw / "ok25.wav", speech))
+    # 30 fps, panning, audio only inside the video (AAC), sound starting at 1.0 s.
+    silent_video = write_video(raw / "ok30_v.mp4", 30, 60, shift=lambda t: PAN_PX * t / 2)
+    write_wav(raw / "ok30.wav", speech_like(2.0, onset=1.0))
+    ffmpeg("-i", str(silent_video), "-i", str(raw / "ok30.wav"), "-c:v", "copy", "-c:a", "aac",
+           str(raw / "ok30.mp4"))
+    add("ok30", raw / "ok30.mp4", None)
+    add("gap_short", write_video(raw / "gap_short.mp4", 25, 50, blank=range(20, 23)), raw / "ok25.wav")
+    add("gap_long", write_video(raw / "gap_long.mp4", 25, 50, blank=range(20, 30)), raw / "ok25.wav")
+    add("noface", write_video(raw / "noface.mp4", 25, 50, blank=range(50)), raw / "ok25.wav")
+    add("twofaces", write_video(raw / "twofaces.mp4", 25, 50, n_faces=2), raw / "ok25.wav")
+    add("trunc_noindex", truncate(write_video(raw / "trunc_noindex.mp4", 25, 50), 0.5), raw / "ok25.wav")
+    ffmpeg("-i", str(raw / "ok25.mp4"), "-c", "copy", "-movflags", "+faststart", str(raw / "trunc_index.mp4"))
+    add("trunc_index", truncate(raw / "trunc_index.mp4", 0.45), raw / "ok25.wav")
+    add("no_audio_track", raw / "ok25.mp4", None)
+    add("silent", raw / "ok25.mp4", write_wav(raw / "silent.wav", np.zeros(2 * SR, np.float32)))
+    add("short_audio", raw / "ok25.mp4", write_wav(raw / "short.wav", speech[: int(0.3 * SR)]))
+    (raw / "garbage.mp4").write_bytes(b"this is not a video\n" * 100)
+    add("garbage", raw / "garbage.mp4", raw / "ok25.wav")
+
+    rows = [{"utt_id": f"t1_{name}", "speaker": "t1", "split": "train", "sentence": name,
+             "video_path": str(video), "audio_path": str(audio) if audio else None, "align_path": None,
+             "fps": 25.0, "n_frames": 50, "duration_s": 2.0, "sample_rate": SR, "width": 360, "height": 288,
+             "probe_error": ""} for name, (video, audio) in clips.items()]
+    write_manifest(pd.DataFrame(rows, columns=MANIFEST_COLUMNS), root / "manifest.parquet")
+    config = {"datasets": {"t": {"source": {"kind": "local"}, "speakers": ["t1", "t2"],
+                                 "splits": {"train": ["t1"], "test": ["t2"]},
+                                 "preprocess": {"faces": {"mouth_box": True}}}}}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["preprocess", "--config", str(root / "config.yaml"), "--dataset", "t", "--manifest",
+                 str(root / "manifest.parquet"), "--speaker", "t1", "--out-dir", str(root / "clips" / "t1"),
+                 "--qc", str(root / "qc" / "t1.parquet"), "--threads", "2"]) == 0
+    assert main(["qc-summary", "--qc-tables", str(root / "qc" / "t1.parquet"), "--clips-root", str(root / "clips"),
+                 "--qc", str(root / "qc.parquet"), "--landmarks", str(root / "landmarks.parquet"),
+                 "--summary", str(root / "qc_summary.csv")]) == 0
+    return root
+
+
+def _qc(corpus: Path) -> pd.DataFrame:
+    return read_qc(corpus / "qc" / "t1.parquet").set_index("utt_id")
+
+
+def _base_landmarks() -> np.ndarray:
+    """The face's landmarks in an unshifted frame, from a full detection with upsampling (reference fit)."""
+    gray = cv2.cvtColor(_canvas(), cv2.COLOR_BGR2GRAY)
+    models = load_models()
+    box = models.detector(gray, 1)[0]
+    return np.array([(p.x, p.y) for p in models.predictor(gray, box).parts()], dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------ QC
+def test_every_clip_gets_exactly_one_qc_row_with_the_expected_reason(corpus):
+    qc = read_qc(corpus / "qc" / "t1.parquet")
+    assert qc["utt_id"].is_unique and len(qc) == 12
+    reasons = qc.set_index("utt_id")["reason"].to_dict()
+    assert reasons == {
+        "t1_ok25": "", "t1_ok30": "", "t1_gap_short": "", "t1_gap_long": "face_lost", "t1_noface": "no_face",
+        "t1_twofaces": "several_faces", "t1_trunc_noindex": "unreadable_video", "t1_trunc_index": "length_mismatch",
+        "t1_no_audio_track": "audio_missing", "t1_silent": "audio_silent", "t1_short_audio": "audio_too_short",
+        "t1_garbage": "unreadable_video"}
+    rejected = qc[qc["status"] == "rejected"]
+    assert (rejected["detail"].str.len() > 0).all()
+    kept_files = sorted(p.stem for p in (corpus / "clips" / "t1").glob("*.npz"))
+    assert kept_files == ["t1_gap_short", "t1_ok25", "t1_ok30"]
+    assert not list((corpus / "clips").glob(".*")), "temporary folders left behind"
+
+
+def test_short_face_gap_is_interpolated_and_counted(corpus):
+    qc = _qc(corpus)
+    assert qc.loc["t1_gap_short", "n_interpolated"] == 3
+    clip = load_clip(corpus / "clips" / "t1" / "t1_gap_short.npz")
+    assert np.flatnonzero(clip.interpolated).tolist() == [20, 21, 22]
+    # interpolated landmarks lie between the fitted ones on either side
+    raw = clip.landmarks_raw.mean(1)
+    lo, hi = np.minimum(raw[19], raw[23]), np.maximum(raw[19], raw[23])
+    assert np.all((raw[20:23] >= lo - 1e-3) & (raw[20:23] <= hi + 1e-3))
+
+
+def test_summary_counts_per_reason_and_speaker(corpus, capsys):
+    summary = pd.read_csv(corpus / "qc_summary.csv").set_index("speaker")
+    assert list(summary.index) == ["t1", "all"]
+    row = summary.loc["all"]
+    assert (row["clips"], row["kept"], row["rejected"]) == (12, 3, 9)
+    assert row["unreadable_video"] == 2 and row["face_lost"] == 1 and row["interpolated_frames"] == 3
+    merged = read_qc(corpus / "qc.parquet")
+    assert len(merged) == 12
+    landmarks = pd.read_parquet(corpus / "landmarks.parquet")
+    assert sorted(landmarks["utt_id"].unique()) == ["t1_gap_short", "t1_ok25", "t1_ok30"]
+    assert len(landmarks) == 150 and landmarks.shape[1] == 2 + 136
+    clip = load_clip(corpus / "clips" / "t1" / "t1_ok25.npz")
+    rows = landmarks[landmarks["utt_id"] == "t1_ok25"].sort_values("frame")
+    np.testing.assert_allclose(rows[[f"x{i}" for i in range(68)]].to_numpy(), clip.landmarks[:, :, 0])
+
+
+# ------------------------------------------------------------------------------------------ faces
+def test_clip_arrays_and_alignment_accuracy(corpus):
+    clip = load_clip(corpus / "clips" / "t1" / "t1_ok25.npz")
+    assert clip.frames.shape == (50, 128, 128, 3) and clip.frames.dtype == np.uint8
+    assert clip.mfcc.shape == (200, 12) and clip.mfcc_windows.shape == (50, 12, 35)
+    assert clip.mouth_boxes.shape == (50, 4)
+    # landmarks vs truth: the reference fit of the still photo, moved as the frames were
+    truth = _base_landmarks()[None] + np.stack([[4 * np.sin(2 * np.pi * i / 25), 0] for i in range(50)])[:, None]
+    error = np.linalg.norm(clip.landmarks_raw - truth, axis=2).mean()
+    assert error < 2.0, f"mean landmark error {error:.2f} px"
+    # the stored transform maps raw landmarks to the crop landmarks
+    mapped = np.einsum("tij,tkj->tki", clip.transforms[:, :, :2], clip.landmarks_raw) + clip.transforms[:, None, :, 2]
+    np.testing.assert_allclose(mapped, clip.landmarks, atol=1e-3)
+    # aligned: the nose tip barely moves in the crop although the face moves by +-4 px in the video
+    assert clip.landmarks[:, 30].std(0).max() < 0.6
+    assert clip.landmarks_raw[:, 30, 0].std() > 2.0
+
+
+def test_30fps_clip_is_resampled_to_25fps_with_audio_aligned(corpus):
+    clip = load_clip(corpus / "clips" / "t1" / "t1_ok30.npz")
+    assert clip.n_frames == 50 and clip.fps == 25.0
+    # frame j shows time j / 25 s: the pan advances PAN_PX / 50 px per output frame (not PAN_PX / 60)
+    x = clip.landmarks_raw[:, :, 0].mean(1)
+    slope = np.polyfit(np.arange(50), x, 1)[0]
+    assert slope == pytest.approx(PAN_PX / 50, rel=0.05)
+    # the sound starts at 1.0 s: MFCC column 100, which opens the window of video frame 25
+    onset = onset_column(clip.mfcc)
+    assert abs(onset - 100) <= 3, onset
+    np.testing.assert_array_equal(clip.mfcc_windows[25], clip.mfcc[100:135].T)
+
+
+def test_template_is_reproducible_from_the_packaged_photos():
+    stored = np.loadtxt(TEMPLATE_FILE, delimiter=",")
+    np.testing.assert_allclose(derive_template(), stored, atol=1e-5)
+    # symmetric and upright: the eye centres on one horizontal line, mirrored about x = 0.5
+    left, right = stored[36:42].mean(0), stored[42:48].mean(0)
+    assert abs(left[1] - right[1]) < 1e-5 and abs(left[0] + right[0] - 1) < 1e-5
+
+
+# ------------------------------------------------------------------------------------------ audio
+def test_mfcc_shape_rate_and_onset_timing():
+    cfg = MFCCConfig()
+    signal = speech_like(2.0, onset=1.0)
+    features = mfcc(signal, cfg)
+    assert features.shape == (200, 12) and features.dtype == np.float32
+    onset = onset_column(features)
+    assert 97 <= onset <= 100          # column k covers [10k, 10k + 25) ms; the sound starts at 1000 ms
+    assert mfcc(signal[: SR // 2], cfg).shape == (50, 12)
+
+
+def test_mfcc_windows_step_and_end_padding():
+    features = np.arange(200 * 12, dtype=np.float32).reshape(200, 12)
+    windows = mfcc_windows(features, 50, 35, 4)
+    assert windows.shape == (50, 12, 35)
+    np.testing.assert_array_equal(windows[7], features[28:63].T)
+    # the last window needs columns 196..230: 196..199 exist, the rest repeat column 199
+    np.testing.assert_array_equal(windows[49][:, :4], features[196:200].T)
+    assert (windows[49][:, 4:] == features[199][:, None]).all()
+
+
+# ------------------------------------------------------------------------------------------ demo corpus
+@pytest.fixture(scope="session")
+def demo(tiny_workspace):
+    tiny_workspace.build("resources/demo/qc.parquet")
+    return tiny_workspace
+
+
+def test_demo_corpus_clips_match_the_ground_truth(demo):
+    from autalk.acquire.manifest import read_manifest
+    from autalk.data.clips import kept_clip_paths
+
+    manifest = read_manifest(demo.path("resources/demo/manifest.parquet")).set_index("utt_id")
+    qc = read_qc(demo.path("resources/demo/qc.parquet"))
+    assert sorted(qc["utt_id"]) == sorted(manifest.index)
+    truth = pd.read_parquet(demo.path("resources/demo/raw/ground_truth/landmarks.parquet"))
+    kept = kept_clip_paths(demo.path("resources/demo/qc.parquet"), demo.path("resources/demo/clips"))
+    assert len(kept) >= len(manifest) - 1
+    for utt_id, path in kept.items():
+        clip = load_clip(path)
+        row = manifest.loc[utt_id]
+        assert clip.n_frames == round(row["n_frames"] * 25 / row["fps"])
+        assert clip.mfcc.shape == (int(row["duration_s"] * 100), 12)
+        assert clip.mfcc_windows.shape == (clip.n_frames, 12, 35)
+        gt = truth[truth["utt_id"] == utt_id].sort_values("frame")
+        gt = np.stack([gt[[f"x{i}" for i in range(68)]].to_numpy(), gt[[f"y{i}" for i in range(68)]].to_numpy()], -1)
+        assert gt.shape == clip.landmarks_raw.shape
+        interocular = np.linalg.norm(gt[:, 36:42].mean(1) - gt[:, 42:48].mean(1), axis=1).mean()
+        error = np.linalg.norm(clip.landmarks_raw - gt, axis=2)
+        # measured: 1.5-6 % of the inter-ocular distance overall, 1.5-3.5 % on the mouth
+        assert error.mean() / interocular < 0.08, (utt_id, error.mean(), interocular)
+        assert error[:, 48:].mean() / interocular < 0.05, (utt_id, error[:, 48:].mean(), interocular)
+    summary = pd.read_csv(demo.path("results/demo/qc_summary.csv")).set_index("speaker")
+    assert summary.loc["all", "clips"] == len(manifest) and summary.loc["all", "kept"] == len(kept)
+    landmarks = pd.read_parquet(demo.path("resources/demo/landmarks.parquet"))
+    assert len(landmarks) == sum(load_clip(p).n_frames for p in kept.values())
