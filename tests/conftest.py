@@ -4,7 +4,6 @@ temporary directory, once per test session; a test asks it for the target it nee
 from __future__ import annotations
 
 import os
-import os
 import shutil
 import subprocess
 import sys
