@@ -211,6 +211,8 @@ class TrainingConfig:
     weight_l1: float = _f(1.0, "L1 reconstruction loss weight", minimum=0)
     weight_au: float = _f(0.1, "AU-classifier loss weight", minimum=0)
     weight_gan: float = _f(0.002, "frame GAN loss weight", minimum=0)
+    weight_mouth: float = _f(0.0, "extra L1 on the mouth box (landmarks 49-68 + margin) of each frame; 0: the "
+                             "reference losses only (a short run learns lip motion much sooner with it)", minimum=0)
     checkpoint_every: int = _f(1000, "steps between checkpoints", minimum=1)
     seed: int = _f(0, "random seed")
     device: str = _f("auto", "auto, cpu, cuda or cuda:N")

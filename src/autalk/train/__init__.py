@@ -1,0 +1,1 @@
+"""Generator training: clip windows (``dataset``), the loop (``loop``) and what it draws (``figures``)."""

@@ -1,0 +1,360 @@
+"""Generator training, visible top to bottom (nanoGPT-style): set-up and every check that can fail before the
+first step, then one loop of generator step + discriminator step, logging each step, checkpointing every N
+steps, and exporting the self-describing generator checkpoint at the end.
+
+Losses (weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box, off in
+the reference setting); the AU loss, i.e. the frozen pre-trained AU classifier on
+each generated frame against that frame's AU labels: BCE on the presence logits + L1 on the intensities divided
+by 5 (both in [0, 1] units, so neither dominates; frames the labeller failed on are masked out); and the
+non-saturating frame GAN loss from the patch discriminator.
+
+A rerun with the same settings resumes from ``run_dir/checkpoint.pt``: weights, optimiser moments, every RNG
+state and the step (which fixes the data position, see ``dataset.WindowPlan``), so an interrupted run ends
+bit-identical to an uninterrupted one on CPU. Multi-GPU: launch with ``torchrun`` (LOCAL_RANK set) and the
+generator and discriminator are wrapped in DistributedDataParallel; rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from autalk.config import DatasetConfig
+from autalk.data.clips import kept_clip_paths
+from autalk.errors import AutalkError, ConfigError
+from autalk.models.discriminator import PatchDiscriminator, gan_loss
+from autalk.models.fusion import check_fusion_config
+from autalk.models.generator import INTENSITY_MAX, Generator, generator_checkpoint, mfcc_shape
+from autalk.train import figures
+from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips
+
+log = logging.getLogger(__name__)
+
+# Settings that may change between a run and its resumption without invalidating the checkpoint.
+RESUMABLE_CHANGES = {"epochs", "max_steps", "checkpoint_every", "num_workers", "device", "cache_mb"}
+
+
+class TrainingDiverged(AutalkError):
+    """A loss became NaN or infinite; the message names the step and the term."""
+
+
+@dataclass
+class TrainPaths:
+    labels: Path
+    qc: Path
+    clips_root: Path
+    au_classifier: Path
+    audio2au: Path
+    run_dir: Path
+    model: Path
+    curves: Path
+
+
+# ----------------------------------------------------------------------------------------------- checks
+def check_config(cfg: DatasetConfig) -> None:
+    """Everything about the settings alone that would make training fail later; raises ConfigError now."""
+    crop = cfg.preprocess.faces.crop_size
+    if crop % 16:
+        raise ConfigError(f"preprocess.faces.crop_size must be divisible by 16 (four stride-2 stages), got {crop}")
+    check_fusion_config(cfg.model, cfg.training.clip_length)
+    if cfg.training.max_steps is not None and cfg.training.max_steps < 1:
+        raise ConfigError(f"training.max_steps must be at least 1 (or null), got {cfg.training.max_steps}")
+    if len(cfg.training.betas) != 2 or not all(0 <= b < 1 for b in cfg.training.betas):
+        raise ConfigError(f"training.betas must be two numbers in [0, 1), got {cfg.training.betas}")
+    if cfg.training.device not in ("auto", "cpu", "cuda") and not cfg.training.device.startswith("cuda:"):
+        raise ConfigError(f"training.device must be auto, cpu, cuda or cuda:N, got {cfg.training.device!r}")
+
+
+def window_needs(cfg: DatasetConfig) -> tuple[int, int | None]:
+    """(frames a clip needs, fixed window start or None for random windows)."""
+    if cfg.model.fusion == "tcsan" and cfg.model.attention == "channels":
+        return cfg.training.clip_start + cfg.training.clip_length, cfg.training.clip_start
+    return cfg.training.clip_length, None
+
+
+def resume_settings(cfg: DatasetConfig) -> dict:
+    """The settings a checkpoint must share with the current config to be resumed."""
+    training = {k: v for k, v in dataclasses.asdict(cfg.training).items() if k not in RESUMABLE_CHANGES}
+    return {"model": dataclasses.asdict(cfg.model), "training": training, "aus": dataclasses.asdict(cfg.aus),
+            "preprocess": dataclasses.asdict(cfg.preprocess), "splits": dataclasses.asdict(cfg.splits)}
+
+
+# ----------------------------------------------------------------------------------------------- state
+def rng_state() -> dict:
+    """Every RNG's state as plain Python values (they travel through all_gather_object and weights-only loads)."""
+    np_name, np_key, np_pos, np_gauss, np_cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (np_name, np_key.tolist(), np_pos, np_gauss, np_cached),
+            "torch": torch.get_rng_state().tolist(),
+            "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    name, key, pos, gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(key, dtype=np.uint32), pos, gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def bare(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+# ----------------------------------------------------------------------------------------------- batches
+def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    """uint8 HWC frames -> float NCHW in [-1, 1] on the device (converted there: 4x fewer bytes to move)."""
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    identity = out["identity"].permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    out["identity"] = identity.contiguous(memory_format=torch.channels_last) if channels_last else identity
+    out["frames"] = out["frames"].permute(0, 1, 4, 2, 3).float().div(127.5).sub(1)
+    return out
+
+
+def au_loss(classifier: nn.Module, frames: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Frozen AU classifier on generated frames (B, T, 3, S, S) vs the labels, masked where labelling failed."""
+    logits, intensity = classifier(frames.flatten(0, 1))
+    presence = batch["au_presence"].flatten(0, 1)
+    target = batch["au_intensity"].flatten(0, 1)
+    mask = batch["au_mask"].flatten(0, 1).unsqueeze(1)
+    bce = F.binary_cross_entropy_with_logits(logits.float(), presence, reduction="none")
+    l1 = (intensity.float() - target).abs() / INTENSITY_MAX
+    return ((bce + l1) * mask).sum() / (mask.sum() * presence.shape[1]).clamp_min(1)
+
+
+def mouth_l1(fake: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Mean L1 inside each frame's mouth box; fake, real (B, T, 3, S, S), boxes (B, T, 4) as x0, y0, x1, y1."""
+    coords = torch.arange(real.shape[-1], device=real.device, dtype=boxes.dtype)
+    x0, y0, x1, y1 = (b[..., None] for b in boxes.unbind(-1))                       # (B, T, 1) each
+    inside = (((coords >= y0) & (coords <= y1))[..., :, None]
+              & ((coords >= x0) & (coords <= x1))[..., None, :]).float()            # (B, T, S, S)
+    diff = (fake.float() - real).abs().mean(dim=2)                                  # (B, T, S, S)
+    return (diff * inside).sum() / inside.sum().clamp_min(1)
+
+
+def check_finite(step: int, losses: dict[str, float]) -> None:
+    """Stop on a NaN/inf term before it reaches the weights; ``step`` counts from 1 as in losses.csv."""
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"training diverged at step {step}: loss term '{name}' is {value}; "
+                                   "lower the learning rates or the loss weights (the last checkpoint is kept)")
+
+
+# ----------------------------------------------------------------------------------------------- main
+def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
+    tc, mc = cfg.training, cfg.model
+    check_config(cfg)
+
+    # -- devices and DDP: a few honest lines
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])) if ddp else (0, 1)
+    if ddp:
+        local_rank = int(os.environ["LOCAL_RANK"])
+        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    elif tc.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(tc.device)
+    cuda = device.type == "cuda"
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and tc.precision == "bf16" else nullcontext())
+    master = rank == 0
+    random.seed(tc.seed + rank)
+    np.random.seed(tc.seed + rank)
+    torch.manual_seed(tc.seed + rank)
+
+    # -- data: every kept train clip long enough for a window; too-short clips are listed, never dropped silently
+    needed, fixed_start = window_needs(cfg)
+    labels = load_labels(paths.labels, cfg.aus.units)
+    train_clips, too_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, "train"), needed)
+    val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, "val"), needed)
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    if master and (too_short or val_short):
+        with open(paths.run_dir / "skipped_clips.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["utt_id", "n_frames", "needed"])
+            writer.writerows([c.utt_id, c.n_frames, needed] for c in too_short + val_short)
+        log.warning("%d clip(s) shorter than the %d frames a window needs are not trained on (listed in %s)",
+                    len(too_short) + len(val_short), needed, paths.run_dir / "skipped_clips.csv")
+    if len(train_clips) < tc.batch_size * world:
+        raise ConfigError(f"only {len(train_clips)} training clip(s) have the {needed} frames a window needs "
+                          f"(clip_start + clip_length for channel attention, else clip_length); a batch needs "
+                          f"{tc.batch_size * world}: lower training.clip_length or training.batch_size")
+    shape = mfcc_shape(dataclasses.asdict(cfg.preprocess))
+    cache = tc.cache_mb * 2**20
+    dataset = ClipWindows(train_clips, labels, paths.labels, tc.clip_length, shape, cache)
+    fixed_val = val_clips[:tc.val_clips] or train_clips[:tc.val_clips]
+    val_set = ClipWindows(fixed_val, labels, paths.labels, tc.clip_length, shape, cache)
+    val_start = fixed_start if fixed_start is not None else 0
+    val_batch = to_device(torch.utils.data.default_collate([val_set[(i, val_start)] for i in range(len(val_set))]),
+                          device, cuda)
+    plan = WindowPlan([c.n_frames for c in train_clips], tc.clip_length, tc.batch_size, tc.seed, fixed_start,
+                      rank, world)
+    total_steps = tc.epochs * plan.batches_per_epoch
+    if tc.max_steps is not None:
+        total_steps = min(total_steps, tc.max_steps)
+
+    # -- models: the frozen pre-trained networks first, checked against the config before any step
+    audio2au = None
+    if mc.au_input == "predicted":
+        from autalk.models.audio2au import load_audio2au
+
+        audio2au = load_audio2au(paths.audio2au, device)
+        if audio2au.units != cfg.aus.units or audio2au.feature_dim != mc.au_feature_dim:
+            raise ConfigError(f"{paths.audio2au} predicts AUs {audio2au.units} with {audio2au.feature_dim}-d features; "
+                              f"the config wants {cfg.aus.units} with model.au_feature_dim {mc.au_feature_dim}")
+    classifier = None
+    if mc.au_loss:
+        from autalk.models.au_classifier import load_au_classifier
+
+        classifier = load_au_classifier(paths.au_classifier, device)
+        if classifier.units != cfg.aus.units:
+            raise ConfigError(f"{paths.au_classifier} classifies AUs {classifier.units}, the config wants "
+                              f"{cfg.aus.units}: re-run pretrain_au_classifier")
+    generator = Generator(mc, cfg.preprocess.faces.crop_size, *shape, len(cfg.aus.units), tc.clip_length,
+                          audio2au).to(device)
+    discriminator = PatchDiscriminator().to(device) if mc.discriminator else None
+    if cuda:
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last) if discriminator else None
+    opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=tc.lr_g, betas=tuple(tc.betas))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr_d, betas=tuple(tc.betas)) if discriminator else None
+
+    # -- resume from the run directory's checkpoint when its settings match
+    ckpt_path = paths.run_dir / "checkpoint.pt"
+    settings = resume_settings(cfg)
+    step = 0
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt["settings"] != settings:
+            stale = ckpt_path.with_suffix(".pt.stale")
+            if master:
+                os.replace(ckpt_path, stale)
+            log.warning("%s was trained with other settings: starting afresh (old checkpoint kept as %s)",
+                        ckpt_path, stale)
+        else:
+            generator.load_state_dict(ckpt["generator"])
+            opt_g.load_state_dict(ckpt["opt_g"])
+            if discriminator is not None:
+                discriminator.load_state_dict(ckpt["discriminator"])
+                opt_d.load_state_dict(ckpt["opt_d"])
+            set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
+            step = ckpt["step"]
+            log.info("resumed from %s at step %d", ckpt_path, step)
+    if ddp:
+        generator = nn.parallel.DistributedDataParallel(generator, device_ids=[device.index] if cuda else None)
+        if discriminator is not None:
+            discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=[device.index] if cuda else None)
+
+    # the loader's own generator: creating its iterator must not draw from the (restored) global RNG
+    loader = DataLoader(dataset, batch_sampler=StepBatchSampler(plan, step, total_steps), num_workers=tc.num_workers,
+                        pin_memory=cuda, generator=torch.Generator().manual_seed(tc.seed))
+    logger = figures.RunLogger(paths.run_dir, step, enabled=master)
+    export_config = {"model": dataclasses.asdict(mc), "training": dataclasses.asdict(tc),
+                     "aus": dataclasses.asdict(cfg.aus), "preprocess": dataclasses.asdict(cfg.preprocess)}
+
+    def checkpoint(at_step: int) -> None:
+        states = [None] * world
+        if ddp:
+            torch.distributed.all_gather_object(states, rng_state())
+        else:
+            states = [rng_state()]
+        if not master:
+            return
+        atomic_save({"kind": "generator_training", "settings": settings, "step": at_step,
+                     "data_position": {"epoch": at_step // plan.batches_per_epoch,
+                                       "batch": at_step % plan.batches_per_epoch},
+                     "generator": bare(generator).state_dict(), "opt_g": opt_g.state_dict(),
+                     "discriminator": bare(discriminator).state_dict() if discriminator else None,
+                     "opt_d": opt_d.state_dict() if opt_d else None, "scaler": None, "rng": states}, ckpt_path)
+        with torch.no_grad(), autocast:
+            generated = bare(generator).generate(val_batch["identity"], val_batch["mfcc"],
+                                                 val_batch["au_intensity"], val_batch["au_presence"]).float()
+        val_l1 = (generated - val_batch["frames"]).abs().mean().item()
+        logger.checkpoint(at_step, val_l1, val_batch["frames"], generated, paths.curves)
+
+    log.info("training %s on %s: %d clips, %d steps (%d per epoch), batch %d x %d frames, world %d",
+             cfg.name, device, len(train_clips), total_steps, plan.batches_per_epoch, tc.batch_size,
+             tc.clip_length, world)
+    generator.train()
+    bar = tqdm(total=total_steps, initial=step, unit="step", disable=not master, dynamic_ncols=True,
+               mininterval=1.0, desc=f"train {cfg.name}")
+    t_last = time.perf_counter()
+    for batch in loader:
+        batch = to_device(batch, device, cuda)
+        real = batch["frames"]
+
+        # generator step: reconstruction + AU + adversarial
+        with autocast:
+            core = bare(generator)
+            au_features = core.au_features(batch["mfcc"], batch["au_intensity"], batch["au_presence"])
+            fake = generator(batch["identity"], batch["mfcc"], au_features)
+            terms = {"l1": (fake.float() - real).abs().mean()}
+            terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
+                              else torch.zeros((), device=device))
+            terms["au"] = au_loss(classifier, fake, batch) if classifier is not None else torch.zeros((), device=device)
+            terms["gan_g"] = (gan_loss(discriminator(fake.flatten(0, 1)), real=True) if discriminator is not None
+                              else torch.zeros((), device=device))
+        loss_g = (tc.weight_l1 * terms["l1"] + tc.weight_mouth * terms["mouth"] + tc.weight_au * terms["au"]
+                  + tc.weight_gan * terms["gan_g"])
+        values = {name: t.item() for name, t in terms.items()}
+        check_finite(step + 1, values)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+        # discriminator step on the same generated frames
+        values["d"] = 0.0
+        if discriminator is not None:
+            with autocast:  # one forward of real + fake frames: one forward per backward, as DDP wants
+                logits = discriminator(torch.cat([real.flatten(0, 1), fake.detach().flatten(0, 1).float()]))
+                logits_real, logits_fake = logits.chunk(2)
+                loss_d = 0.5 * (gan_loss(logits_real, real=True) + gan_loss(logits_fake, real=False))
+            values["d"] = loss_d.item()
+            check_finite(step + 1, {"d": values["d"]})
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+        step += 1
+        now = time.perf_counter()
+        logger.step(step, {"loss_g": loss_g.item(), **values}, step_s=now - t_last)
+        t_last = now
+        bar.update(1)
+        bar.set_postfix(l1=f"{values['l1']:.4f}", au=f"{values['au']:.3f}", d=f"{values['d']:.3f}", refresh=False)
+        if step % tc.checkpoint_every == 0 or step == total_steps:
+            checkpoint(step)
+    bar.close()
+
+    # a rerun of a finished run trains no step and only re-exports
+    if master:
+        paths.model.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save(generator_checkpoint(bare(generator), export_config, cfg.aus.units, step),
+                    paths.model)
+        logger.close(paths.curves)
+        log.info("wrote %s (step %d)", paths.model, step)
+    if ddp:
+        torch.distributed.destroy_process_group()

@@ -1,0 +1,152 @@
+"""The generator's modules: shapes at paper and demo scale, the fusion's receptive field and (non-)causality,
+checkpoint round trips, and inference on audio of any length."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autalk.config import ModelConfig
+from autalk.errors import ConfigError, DataError
+from autalk.models.audio2au import Audio2AU
+from autalk.models.decoder import FrameDecoder
+from autalk.models.discriminator import PatchDiscriminator
+from autalk.models.encoders import AudioEncoder, ImageEncoder
+from autalk.models.fusion import GRUFusion, TemporalConvFusion, build_fusion
+from autalk.models.generator import Generator, build_generator, generator_checkpoint, load_generator
+
+UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
+DEMO = dict(attention="time", channels=[128, 128, 128, 256], image_dim=128, audio_dim=128, au_feature_dim=16)
+
+
+def test_paper_scale_generator_shapes():
+    """128 crop, 50-frame clips, channel attention, 1344-d per-frame concatenation, 12x35 MFCC windows."""
+    torch.manual_seed(0)
+    model = ModelConfig(attention="channels")
+    gen = Generator(model, 128, 12, 35, len(UNITS), 50, Audio2AU(UNITS, 12, 35, 64)).eval()
+    assert gen.in_dim == 1344
+    assert gen.fusion.out_dim == 1024
+    mfcc = torch.randn(1, 50, 12, 35)
+    with torch.no_grad():
+        features = gen.au_features(mfcc)
+        frames = gen(torch.rand(1, 3, 128, 128) * 2 - 1, mfcc, features)
+    assert features.shape == (1, 50, 5, 64)
+    assert frames.shape == (1, 50, 3, 128, 128)
+    assert frames.abs().max() <= 1
+
+
+def test_demo_scale_generator_trains_on_any_length():
+    torch.manual_seed(0)
+    gen = Generator(ModelConfig(au_input="ground_truth", **DEMO), 64, 12, 35, 5, 24)
+    assert gen.in_dim == 128 + 128 + 5 * 16
+    intensity = torch.rand(2, 31, 5) * 5
+    frames = gen(torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 31, 12, 35), gen.au_features(
+        torch.randn(2, 31, 12, 35), intensity, (intensity > 1).float()))
+    assert frames.shape == (2, 31, 3, 64, 64)
+    frames.mean().backward()
+    assert gen.au_embedding.w1.grad is not None and gen.audio_encoder.head[0].weight.grad is not None
+
+
+@pytest.mark.parametrize("crop", [64, 128])
+def test_encoder_decoder_and_discriminator_shapes(crop):
+    image = torch.randn(3, 3, crop, crop)
+    embedding, skips = ImageEncoder(crop, 40)(image)
+    assert embedding.shape == (3, 40)
+    assert [s.shape[1:] for s in skips] == [(16, crop // 2, crop // 2), (32, crop // 4, crop // 4),
+                                            (64, crop // 8, crop // 8), (128, crop // 16, crop // 16)]
+    assert FrameDecoder(40, crop)(embedding, skips).shape == (3, 3, crop, crop)
+    assert PatchDiscriminator()(image).shape == (3, 1, crop // 16, crop // 16)
+    assert AudioEncoder(12, 28, 24)(torch.randn(5, 12, 28)).shape == (5, 24)
+
+
+def _changed_outputs(fusion, t_len: int, t_change: int, dim: int) -> torch.Tensor:
+    """Frames whose output moves when only input frame ``t_change`` changes."""
+    torch.manual_seed(1)
+    x = torch.randn(1, t_len, dim)
+    y = x.clone()
+    y[0, t_change] += torch.randn(dim) * 3
+    with torch.no_grad():
+        diff = (fusion(x) - fusion(y)).abs().amax(dim=-1)[0]
+    return torch.nonzero(diff > 1e-6).flatten()
+
+
+def test_tcn_receptive_field_is_symmetric_and_bounded():
+    """kernel 3, dilations 1-2-4-8, two convs per level: R = 2 * (1+2+4+8) = 30 frames each way."""
+    torch.manual_seed(0)
+    fusion = build_fusion(ModelConfig(fusion="tcn", channels=[32, 32, 32, 48]), 20, 100).eval()
+    assert isinstance(fusion, TemporalConvFusion) and fusion.receptive_radius == 30
+    changed = _changed_outputs(fusion, 100, 50, 20)
+    assert changed.min().item() == 50 - 30 and changed.max().item() == 50 + 30
+
+
+def test_tcsan_time_attention_is_global_and_non_causal():
+    torch.manual_seed(0)
+    fusion = build_fusion(ModelConfig(attention="time", channels=[32, 32, 32, 48]), 20, 100).eval()
+    changed = _changed_outputs(fusion, 100, 80, 20)
+    assert changed.min().item() == 0 and changed.max().item() == 99   # frames before 80 - R move too
+
+
+def test_tcsan_channel_attention_is_tied_to_its_clip_length():
+    fusion = build_fusion(ModelConfig(attention="channels", channels=[16, 16, 16, 24]), 20, 12).eval()
+    changed = _changed_outputs(fusion, 12, 6, 20)
+    assert changed.min().item() == 0 and changed.max().item() == 11
+    with pytest.raises(ValueError, match="12-frame clips"):
+        fusion(torch.randn(1, 13, 20))
+
+
+def test_gru_fusion_is_causal():
+    fusion = build_fusion(ModelConfig(fusion="gru", gru_hidden=24), 20, 30).eval()
+    assert isinstance(fusion, GRUFusion)
+    changed = _changed_outputs(fusion, 30, 10, 20)
+    assert changed.min().item() == 10 and changed.max().item() == 29
+
+
+def test_even_kernel_is_a_config_error():
+    with pytest.raises(ConfigError, match="kernel_size must be odd"):
+        build_fusion(ModelConfig(kernel_size=4), 10, 10)
+
+
+def _tiny_generator(au_input: str, attention: str = "time") -> tuple[Generator, dict]:
+    config = {"model": {**ModelConfig(au_input=au_input, attention=attention, channels=[16, 16, 16, 24],
+                                      image_dim=16, audio_dim=16, au_feature_dim=4, dropout=0.0).__dict__},
+              "training": {"clip_length": 10},
+              "preprocess": {"faces": {"crop_size": 32}, "mfcc": {"n_mfcc": 13, "drop_c0": True, "window": 35}}}
+    audio2au = Audio2AU(UNITS, 12, 35, 4) if au_input == "predicted" else None
+    return build_generator(config, UNITS, audio2au), config
+
+
+@pytest.mark.parametrize("au_input", ["predicted", "ground_truth", "none"])
+def test_checkpoint_round_trip_rebuilds_from_the_file_alone(tmp_path, au_input):
+    torch.manual_seed(0)
+    gen, config = _tiny_generator(au_input)
+    with torch.no_grad():  # move batch-norm statistics away from their defaults
+        gen.train()(torch.rand(2, 3, 32, 32), torch.randn(2, 10, 12, 35), gen.au_features(
+            torch.randn(2, 10, 12, 35), torch.rand(2, 10, 5) * 5, torch.ones(2, 10, 5)))
+    torch.save(generator_checkpoint(gen, config, UNITS, step=7), tmp_path / "g.pt")
+    loaded = load_generator(tmp_path / "g.pt")
+    identity, mfcc, intensity = torch.rand(3, 32, 32) * 2 - 1, torch.randn(17, 12, 35), torch.rand(17, 5) * 5
+    expected = gen.generate(identity, mfcc, intensity)
+    assert torch.equal(loaded.generate(identity, mfcc, intensity), expected)
+    assert expected.shape == (1, 17, 3, 32, 32)
+    if au_input == "predicted":
+        assert not any(p.requires_grad for p in loaded.audio2au.parameters())
+
+
+def test_channel_attention_generator_generates_any_length_in_windows():
+    torch.manual_seed(0)
+    gen, _ = _tiny_generator("none", attention="channels")
+    identity = torch.rand(3, 32, 32) * 2 - 1
+    mfcc = torch.randn(23, 12, 35)
+    long = gen.generate(identity, mfcc)
+    assert long.shape == (1, 23, 3, 32, 32)
+    assert torch.equal(long[:, :10], gen.generate(identity, mfcc[:10]))          # first window as is
+    assert torch.equal(long[:, 13:], gen.generate(identity, mfcc[13:]))          # last window aligned to the end
+    assert gen.generate(identity, mfcc[:4]).shape == (1, 4, 3, 32, 32)          # shorter: padded, then cut
+
+
+def test_load_generator_names_a_bad_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_generator(tmp_path / "missing.pt")
+    torch.save({"kind": "audio2au"}, tmp_path / "other.pt")
+    with pytest.raises(DataError, match="not a generator checkpoint"):
+        load_generator(tmp_path / "other.pt")

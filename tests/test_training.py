@@ -1,0 +1,145 @@
+"""Generator training on a tiny real corpus (clip files, label table and pre-trained-network checkpoints written
+by the project's own writers): every variant trains and exports, an interrupted run resumes bit-identically,
+NaN losses and impossible configs stop training with a message."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from autalk import cli
+from autalk.data.clips import load_clip, save_clip
+from autalk.errors import ConfigError
+from autalk.models.generator import load_generator
+from autalk.train import loop
+from autalk.train.loop import TrainingDiverged, train
+from training_fixtures import make_corpus, tiny_config, with_run
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+VARIANTS = {
+    "tcsan_channels": {"model": {"attention": "channels"}},
+    "tcsan_time_predicted": {"model": {"attention": "time", "au_input": "predicted"}},
+    "tcn_ground_truth": {"model": {"fusion": "tcn", "au_input": "ground_truth"}},
+    "gru_no_au": {"model": {"fusion": "gru", "au_input": "none", "au_loss": False}},
+    "no_discriminator": {"model": {"discriminator": False, "au_input": "ground_truth"}},
+    "mouth_l1": {"training": {"weight_mouth": 1.0}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_each_variant_trains_checkpoints_and_exports(corpus, name):
+    paths = with_run(corpus, name)
+    cfg = tiny_config({"training": {"max_steps": 2}}, VARIANTS[name])
+    train(cfg, paths)
+    losses = pd.read_csv(paths.run_dir / "losses.csv")
+    assert losses["step"].tolist() == [1, 2]
+    assert (losses["au"] > 0).all() == cfg.model.au_loss
+    assert (losses["mouth"] > 0).all() == (cfg.training.weight_mouth > 0)
+    assert (losses["d"] > 0).all() == cfg.model.discriminator
+    assert (paths.run_dir / "samples" / "step_0000002.png").stat().st_size > 0
+    assert paths.curves.stat().st_size > 0 and list((paths.run_dir / "tensorboard").glob("events.*"))
+    generator = load_generator(paths.model)
+    assert generator.au_input == cfg.model.au_input
+    clip = load_clip(corpus.clips_root / "t" / "t_0.npz")
+    identity = torch.from_numpy(clip.frames[0]).permute(2, 0, 1).float() / 127.5 - 1
+    frames = generator.generate(identity, torch.from_numpy(clip.mfcc_windows),
+                                torch.full((clip.n_frames, 5), 2.0))
+    assert frames.shape == (1, clip.n_frames, 3, 32, 32)
+
+
+def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
+    cfg = tiny_config({"training": {"epochs": 2, "max_steps": 5, "checkpoint_every": 2}},  # crosses an epoch
+                      {"model": {"au_input": "ground_truth", "dropout": 0.3}})
+    whole = with_run(corpus, "whole")
+    train(cfg, whole)
+
+    broken = with_run(corpus, "broken")
+    finite = loop.check_finite
+
+    def killed_at_step_4(step, losses):  # dies during step 4: step 3's work is lost with it
+        if step == 4:
+            raise KeyboardInterrupt
+        finite(step, losses)
+
+    monkeypatch.setattr(loop, "check_finite", killed_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, broken)
+    assert torch.load(broken.run_dir / "checkpoint.pt", weights_only=True)["step"] == 2
+    monkeypatch.setattr(loop, "check_finite", finite)
+    train(cfg, broken)
+
+    a = torch.load(whole.model, weights_only=True)
+    b = torch.load(broken.model, weights_only=True)
+    assert a["step"] == b["step"] == 5
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    ca = torch.load(whole.run_dir / "checkpoint.pt", weights_only=True)
+    cb = torch.load(broken.run_dir / "checkpoint.pt", weights_only=True)
+    for key, value in ca["discriminator"].items():
+        assert torch.equal(value, cb["discriminator"][key]), key
+    assert ca["opt_g"]["state"][0]["exp_avg_sq"].equal(cb["opt_g"]["state"][0]["exp_avg_sq"])
+    assert ca["data_position"] == cb["data_position"]
+    pd.testing.assert_frame_equal(pd.read_csv(whole.run_dir / "losses.csv").drop(columns="step_s"),
+                                  pd.read_csv(broken.run_dir / "losses.csv").drop(columns="step_s"))
+
+
+def test_changed_settings_start_afresh(corpus):
+    paths = with_run(corpus, "changed")
+    train(tiny_config({"training": {"max_steps": 2}}), paths)
+    train(tiny_config({"training": {"max_steps": 2, "lr_g": 1e-3}}), paths)
+    assert (paths.run_dir / "checkpoint.pt.stale").is_file()
+    assert pd.read_csv(paths.run_dir / "losses.csv")["step"].tolist() == [1, 2]
+
+
+def test_nan_loss_stops_training_naming_step_and_term(corpus, tmp_path):
+    bad = make_corpus(tmp_path)
+    for path in (bad.clips_root / "a").glob("*.npz"):
+        clip = load_clip(path)
+        clip.mfcc_windows[:] = float("nan")
+        save_clip(clip, path)
+    with pytest.raises(TrainingDiverged, match=r"step 1: loss term 'l1' is nan"):
+        train(tiny_config({"training": {"batch_size": 6}}), bad)
+    assert not bad.model.exists()
+
+
+@pytest.mark.parametrize("overrides, variant, message", [
+    ({"preprocess": {"faces": {"crop_size": 40}}}, {}, "divisible by 16"),
+    ({"training": {"clip_length": 20}}, {}, "only 0 training clip"),
+    ({"training": {"clip_start": 11, "clip_length": 8}}, {"model": {"attention": "channels"}}, "only 0 training clip"),
+    ({}, {"model": {"au_input": "predicted", "au_feature_dim": 5}}, "au_feature_dim 5"),
+    ({"aus": {"units": ["AU10", "AU25"]}}, {"model": {"au_input": "ground_truth"}}, "classifies AUs"),
+])
+def test_configs_that_cannot_fit_fail_before_training(corpus, overrides, variant, message):
+    paths = with_run(corpus, "cannot_fit")
+    with pytest.raises(ConfigError, match=message):
+        train(tiny_config(overrides, variant), paths)
+    assert not (paths.run_dir / "checkpoint.pt").exists()
+
+
+def test_cli_trains_and_prints_config_errors(corpus, tmp_path, capsys):
+    cfg = tiny_config({"training": {"max_steps": 1}})
+    raw = {"datasets": {"demo": {"source": {"kind": "synthetic"}, "speakers": cfg.speakers,
+                                 "splits": {"train": cfg.splits.train, "val": cfg.splits.val, "test": cfg.splits.test},
+                                 "preprocess": {"faces": {"crop_size": 32}}, "model": cfg.model.__dict__,
+                                 "training": cfg.training.__dict__,
+                                 "variants": {"full": {}, "odd": {"model": {"kernel_size": 2}}}}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    paths = with_run(corpus, "cli")
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--dataset", "demo", "--labels", str(paths.labels),
+            "--qc", str(paths.qc), "--clips-root", str(paths.clips_root), "--au-classifier", str(paths.au_classifier),
+            "--audio2au", str(paths.audio2au), "--run-dir", str(paths.run_dir), "--model", str(paths.model),
+            "--curves", str(paths.curves)]
+    assert cli.main([*args, "--variant", "full"]) == 0
+    assert load_generator(paths.model).au_input == "predicted"
+    shutil.rmtree(paths.run_dir)
+    assert cli.main([*args, "--variant", "odd"]) == 2
+    assert "kernel_size must be odd" in capsys.readouterr().err
