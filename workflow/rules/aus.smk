@@ -2,17 +2,54 @@
 # audio-to-AU networks whose features drive the generator.
 
 
+def pyfeat_raw(wildcards):
+    """py-feat's raw detections, needed only when the dataset's AU backend is pyfeat."""
+    if ds(wildcards).aus.backend != "pyfeat":
+        return []
+    return expand("resources/{dataset}/au_pyfeat_raw.parquet", dataset=wildcards.dataset)
+
+
+def pyfeat_arg(wildcards):
+    return " ".join(f"--pyfeat-raw {path}" for path in pyfeat_raw(wildcards))
+
+
+rule detect_aus_pyfeat:
+    """Optional backend (aus.backend: pyfeat): py-feat's Detector in its own env; run with --sdm conda."""
+    input:
+        qc="resources/{dataset}/qc.parquet",
+        clips=clip_dirs,
+    output:
+        raw="resources/{dataset}/au_pyfeat_raw.parquet",
+    params:
+        script=str(Path(workflow.basedir) / "src" / "autalk" / "aus" / "pyfeat_detect.py"),
+        clips_root="resources/{dataset}/clips",
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=480,
+    log:
+        "results/{dataset}/logs/detect_aus_pyfeat.log",
+    benchmark:
+        "results/{dataset}/benchmarks/detect_aus_pyfeat.tsv"
+    conda:
+        "../../envs/pyfeat.yaml"
+    shell:
+        "python {params.script} --qc {input.qc} --clips-root {params.clips_root} --output {output.raw} 2> {log}"
+
+
 rule label_aus:
     input:
         qc="resources/{dataset}/qc.parquet",
         landmarks="resources/{dataset}/landmarks.parquet",
         clips=clip_dirs,
+        pyfeat=pyfeat_raw,
     output:
         labels="resources/{dataset}/au_labels.parquet",
     params:
         config=CONFIG_ARGS,
         settings=settings("aus"),
         clips_root="resources/{dataset}/clips",
+        pyfeat=pyfeat_arg,
     threads: 2
     resources:
         mem_mb=4000,
@@ -25,7 +62,7 @@ rule label_aus:
         "../../envs/autalk.yaml"
     shell:
         "autalk label-aus --config {params.config} --dataset {wildcards.dataset} --qc {input.qc}"
-        " --landmarks {input.landmarks} --clips-root {params.clips_root} --output {output.labels} 2> {log}"
+        " --landmarks {input.landmarks} --clips-root {params.clips_root} {params.pyfeat} --output {output.labels} 2> {log}"
 
 
 rule au_label_agreement:
@@ -94,7 +131,7 @@ rule pretrain_audio2au:
         plot=report("results/{dataset}/audio2au_trajectories.png", caption="../report/audio2au_plot.rst", category="Action units"),
     params:
         config=CONFIG_ARGS,
-        settings=settings("aus", "audio2au", "splits", "preprocess"),
+        settings=settings("aus", "audio2au", "splits", "preprocess", "model"),
         clips_root="resources/{dataset}/clips",
     threads: 4
     resources:
