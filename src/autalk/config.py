@@ -166,6 +166,10 @@ class Audio2AUConfig:
     patience: int = _f(5, "early stopping patience on val loss (epochs)", minimum=1)
     batch_size: int = _f(16, "clips per batch", minimum=1)
     lr: float = _f(1e-3, "Adam learning rate", exclusiveMinimum=0)
+    time_channels: list[int] = _f([8, 32, 64], "conv channels of the blocks along time (reference: 8, 32, 64)")
+    freq_channels: list[int] = _f([128, 256], "conv channels of the blocks along frequency (reference: 128, 256)")
+    lstm_hidden: int = _f(128, "hidden size per direction of the 2-layer BiLSTM", minimum=1)
+    sequence_frames: int = _f(0, "frames per training sequence, cut at a random offset (0: whole clips)", minimum=0)
 
 
 @dataclass

@@ -61,9 +61,13 @@ def set_normalisation(model: Audio2AU, train: list[Sequence]) -> None:
         model.target_std.copy_(torch.from_numpy(np.where(std > 1e-6, std, 1.0).astype(np.float32)))
 
 
-def sample_batch(seqs: list[Sequence], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clips cut to the shortest one's length at random offsets: windows (B, L, C, W), targets (B, L, K), mask."""
+def sample_batch(seqs: list[Sequence], rng: np.random.Generator,
+                 max_frames: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clips cut to a common length (the shortest clip's, at most ``max_frames`` if set) at random offsets:
+    windows (B, L, C, W), targets (B, L, K), mask."""
     length = min(len(s.windows) for s in seqs)
+    if max_frames:
+        length = min(length, max_frames)
     offsets = [rng.integers(0, len(s.windows) - length + 1) for s in seqs]
     cut = lambda a, o: a[o:o + length]  # noqa: E731
     return (np.stack([cut(s.windows, o) for s, o in zip(seqs, offsets)]),
@@ -155,7 +159,8 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
     n_mfcc, window = data["train"][0].windows.shape[1:]
     if any(s.windows.shape[1:] != (n_mfcc, window) for seqs in data.values() for s in seqs):
         raise DataError(f"clips under {clips_root} disagree on the MFCC window shape; re-run preprocessing")
-    model = Audio2AU(units, n_mfcc, window, ds.model.au_feature_dim)
+    model = Audio2AU(units, n_mfcc, window, ds.model.au_feature_dim, cfg.time_channels, cfg.freq_channels,
+                     cfg.lstm_hidden)
     set_normalisation(model, data["train"])
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -171,7 +176,8 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
         batches = range(0, len(order), cfg.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
         for start in bar:
-            windows, target, mask = sample_batch([train[i] for i in order[start:start + cfg.batch_size]], rng)
+            windows, target, mask = sample_batch([train[i] for i in order[start:start + cfg.batch_size]], rng,
+                                                  cfg.sequence_frames)
             _, z = model.standardised(torch.from_numpy(windows).to(dev))
             loss = masked_mse(z, torch.from_numpy(target).to(dev), torch.from_numpy(mask).float().to(dev), model)
             opt.zero_grad(set_to_none=True)

@@ -2,7 +2,8 @@
 
 Per AU (reference architecture, ``shared/reference/method.md``): conv blocks (conv -> max-pool -> batch-norm ->
 LeakyReLU 0.2) first along time (8, 32, 64 channels; 1x3 kernels) then along frequency (128, 256; 3x1 kernels),
-pooled to a 256-d vector per frame; a 2-layer bidirectional LSTM (hidden 128) over the clip -> 256; FC 256->128,
+pooled to a 256-d vector per frame; a 2-layer bidirectional LSTM (hidden 128) over the clip -> 256 (widths are
+``audio2au`` settings with these defaults, so the CPU demo can run a narrower copy); FC 256->128,
 LeakyReLU, dropout 0.5; FC 128->F, LeakyReLU: the F-d *AU feature* the generator fuses (F =
 ``model.au_feature_dim``, 64 at paper scale); FC F->1: the AU intensity the network is pretrained on.
 
@@ -20,9 +21,6 @@ from torch import nn
 from autalk.errors import DataError
 
 KIND = "audio2au"
-TIME_CHANNELS = (8, 32, 64)
-FREQ_CHANNELS = (128, 256)
-LSTM_HIDDEN = 128
 
 
 def _block(in_ch: int, out_ch: int, kernel: tuple[int, int], pool: tuple[int, int]) -> nn.Sequential:
@@ -34,18 +32,18 @@ def _block(in_ch: int, out_ch: int, kernel: tuple[int, int], pool: tuple[int, in
 class AUNetwork(nn.Module):
     """One AU's network: (B, T, C, W) MFCC windows -> features (B, T, F), intensity (B, T) in standard units."""
 
-    def __init__(self, feature_dim: int):
+    def __init__(self, feature_dim: int, time_channels: list[int], freq_channels: list[int], lstm_hidden: int):
         super().__init__()
         blocks, in_ch = [], 1
-        for ch in TIME_CHANNELS:
+        for ch in time_channels:
             blocks.append(_block(in_ch, ch, (1, 3), (1, 2)))
             in_ch = ch
-        for ch in FREQ_CHANNELS:
+        for ch in freq_channels:
             blocks.append(_block(in_ch, ch, (3, 1), (2, 1)))
             in_ch = ch
         self.convs = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.lstm = nn.LSTM(in_ch, LSTM_HIDDEN, num_layers=2, bidirectional=True, batch_first=True)
-        self.fc = nn.Sequential(nn.Linear(2 * LSTM_HIDDEN, 128), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.5),
+        self.lstm = nn.LSTM(in_ch, lstm_hidden, num_layers=2, bidirectional=True, batch_first=True)
+        self.fc = nn.Sequential(nn.Linear(2 * lstm_hidden, 128), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.5),
                                 nn.Linear(128, feature_dim), nn.LeakyReLU(0.2, inplace=True))
         self.out = nn.Linear(feature_dim, 1)
 
@@ -58,10 +56,13 @@ class AUNetwork(nn.Module):
 
 
 class Audio2AU(nn.Module):
-    def __init__(self, units: list[str], n_mfcc: int, window: int, feature_dim: int):
+    def __init__(self, units: list[str], n_mfcc: int, window: int, feature_dim: int,
+                 time_channels: list[int] = (8, 32, 64), freq_channels: list[int] = (128, 256), lstm_hidden: int = 128):
         super().__init__()
         self.units, self.n_mfcc, self.window, self.feature_dim = list(units), n_mfcc, window, feature_dim
-        self.nets = nn.ModuleList([AUNetwork(feature_dim) for _ in units])
+        self.widths = {"time_channels": list(time_channels), "freq_channels": list(freq_channels),
+                       "lstm_hidden": lstm_hidden}
+        self.nets = nn.ModuleList([AUNetwork(feature_dim, **self.widths) for _ in units])
         k = len(units)
         self.register_buffer("mfcc_mean", torch.zeros(n_mfcc))
         self.register_buffer("mfcc_std", torch.ones(n_mfcc))
@@ -85,7 +86,8 @@ class Audio2AU(nn.Module):
 def audio2au_checkpoint(model: Audio2AU, config: dict, extra: dict | None = None) -> dict:
     """The plain-dict checkpoint ``load_audio2au`` rebuilds from; normalisation statistics are listed too."""
     return {"kind": KIND, "config": config, "units": model.units,
-            "arch": {"n_mfcc": model.n_mfcc, "window": model.window, "feature_dim": model.feature_dim},
+            "arch": {"n_mfcc": model.n_mfcc, "window": model.window, "feature_dim": model.feature_dim,
+                     **model.widths},
             "normalisation": {name: getattr(model, name).cpu().tolist()
                               for name in ("mfcc_mean", "mfcc_std", "target_mean", "target_std")},
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **(extra or {})}
@@ -104,7 +106,7 @@ def load_audio2au(path: str | Path, device: str | torch.device = "cpu") -> Audio
     if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
         raise DataError(f"{path} is not an audio-to-AU checkpoint")
     arch = ckpt["arch"]
-    model = Audio2AU(ckpt["units"], arch["n_mfcc"], arch["window"], arch["feature_dim"])
+    model = Audio2AU(ckpt["units"], **arch)
     model.load_state_dict(ckpt["state_dict"])
     model.requires_grad_(False)
     return model.to(device).eval()

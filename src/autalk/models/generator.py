@@ -184,7 +184,8 @@ def generator_checkpoint(generator: Generator, config: dict, au_units: list[str]
     if generator.au_input == "predicted":
         net = generator.audio2au
         audio2au = {"units": list(net.units),
-                    "arch": {"n_mfcc": net.n_mfcc, "window": net.window, "feature_dim": net.feature_dim}}
+                    "arch": {"n_mfcc": net.n_mfcc, "window": net.window, "feature_dim": net.feature_dim,
+                             **net.widths}}
     return {"kind": "generator", "config": config, "state_dict": state, "au_units": list(au_units),
             "audio2au": audio2au, "step": step}
 
@@ -205,7 +206,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
         from autalk.models.audio2au import Audio2AU
 
         arch = ckpt["audio2au"]["arch"]
-        audio2au = Audio2AU(ckpt["audio2au"]["units"], arch["n_mfcc"], arch["window"], arch["feature_dim"])
+        audio2au = Audio2AU(ckpt["audio2au"]["units"], **arch)
     generator = build_generator(ckpt["config"], ckpt["au_units"], audio2au)
     generator.load_state_dict(ckpt["state_dict"])
     return generator.to(device).eval()
