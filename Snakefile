@@ -27,6 +27,8 @@ rule demo:
     input:
         "results/demo_metrics.csv",
         "results/demo_ablation.csv",
+        "results/demo_paper_tables.md",
+        "results/demo/evaluation/au_trajectories.png",
         "results/demo/au_label_agreement.csv",
         "results/demo/contact_sheet.png",
     default_target: True

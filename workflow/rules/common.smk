@@ -86,3 +86,25 @@ def acquired_flags(wildcards):
     if kind == "synthetic":
         return expand("resources/{dataset}/raw/synth.complete", dataset=wildcards.dataset)
     return expand("resources/{dataset}/raw/local.complete", dataset=wildcards.dataset)
+
+
+# Generation and evaluation: a {variant} of those rules is a trained variant or one of the reference systems.
+REFERENCE_SYSTEMS = ["static", "real"]
+GENERATOR_VARIANT = r"(?!(?:static|real)$)[A-Za-z0-9_]+"
+
+
+def system_settings(*sections):
+    """``settings`` for rules whose {variant} may also be a reference system (which has no variant overrides)."""
+
+    def get(wildcards):
+        cfg = ds(wildcards)
+        if wildcards.variant not in REFERENCE_SYSTEMS:
+            cfg = cfg.variant(wildcards.variant)
+        return json.dumps({s: _asdict(getattr(cfg, s)) for s in sections}, sort_keys=True)
+
+    return get
+
+
+def eval_systems(wildcards):
+    """Rows of the metric table: the evaluated variants (full first, as configured), then the references."""
+    return eval_variants(wildcards) + REFERENCE_SYSTEMS

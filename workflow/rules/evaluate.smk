@@ -1,4 +1,5 @@
-# Stage 6: metrics per clip and aggregated; the paper's tables with reference rows (static face, real video).
+# Stage 6: metrics per clip for every system (variants + the static and real references), then the tables a
+# paper prints (metrics, ablation deltas, ours beside the peers' published GRID figures) and report figures.
 
 
 rule evaluate_variant:
@@ -11,9 +12,10 @@ rule evaluate_variant:
         sync_expert="resources/{dataset}/models/sync_expert.pt",
     output:
         per_clip="results/{dataset}/metrics/{variant}.csv",
+        traces="results/{dataset}/metrics/{variant}.traces.npz",
     params:
         config=CONFIG_ARGS,
-        settings=settings("evaluation", "sync_expert", "splits"),
+        settings=system_settings("evaluation", "sync_expert", "splits", "aus"),
         clips_root="resources/{dataset}/clips",
     threads: 2
     resources:
@@ -29,15 +31,16 @@ rule evaluate_variant:
         "autalk evaluate --config {params.config} --dataset {wildcards.dataset} --system {wildcards.variant}"
         " --generated {input.generated} --labels {input.labels} --qc {input.qc} --clips-root {params.clips_root}"
         " --au-classifier {input.au_classifier} --sync-expert {input.sync_expert} --output {output.per_clip}"
-        " 2> {log}"
+        " --traces {output.traces} 2> {log}"
 
 
 rule metric_tables:
     input:
-        variants=lambda wc: expand("results/{dataset}/metrics/{variant}.csv", dataset=wc.dataset, variant=eval_variants(wc)),
+        systems=lambda wc: expand("results/{dataset}/metrics/{variant}.csv", dataset=wc.dataset, variant=eval_systems(wc)),
     output:
         metrics=report("results/{dataset}_metrics.csv", caption="../report/metrics.rst", category="Results"),
         ablation=report("results/{dataset}_ablation.csv", caption="../report/ablation.rst", category="Results"),
+        paper=report("results/{dataset}_paper_tables.md", caption="../report/paper_tables.rst", category="Results"),
     params:
         settings=settings("evaluation"),
     threads: 1
@@ -51,5 +54,30 @@ rule metric_tables:
     conda:
         "../../envs/autalk.yaml"
     shell:
-        "autalk metric-tables --per-clip {input.variants} --metrics {output.metrics} --ablation {output.ablation}"
-        " 2> {log}"
+        "autalk metric-tables --per-clip {input.systems} --metrics {output.metrics} --ablation {output.ablation}"
+        " --paper-tables {output.paper} --dataset {wildcards.dataset} 2> {log}"
+
+
+rule evaluation_figures:
+    input:
+        traces=lambda wc: expand("results/{dataset}/metrics/{variant}.traces.npz", dataset=wc.dataset, variant=eval_systems(wc)),
+        labels="resources/{dataset}/au_labels.parquet",
+    output:
+        au=report("results/{dataset}/evaluation/au_trajectories.png", caption="../report/au_trajectories.rst", category="Results"),
+        sync=report("results/{dataset}/evaluation/sync_curves.png", caption="../report/sync_curves.rst", category="Results"),
+    params:
+        config=CONFIG_ARGS,
+        settings=settings("evaluation", "aus"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "results/{dataset}/logs/evaluation_figures.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluation_figures.tsv"
+    conda:
+        "../../envs/autalk.yaml"
+    shell:
+        "autalk evaluation-figures --config {params.config} --dataset {wildcards.dataset} --traces {input.traces}"
+        " --labels {input.labels} --au-plot {output.au} --sync-plot {output.sync} 2> {log}"

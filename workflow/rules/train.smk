@@ -9,7 +9,7 @@ rule train_sync_expert:
         clips=clip_dirs,
     output:
         model="resources/{dataset}/models/sync_expert.pt",
-        metrics="results/{dataset}/sync_expert_metrics.csv",
+        metrics=report("results/{dataset}/sync_expert_metrics.csv", caption="../report/sync_expert.rst", category="Evaluation"),
     params:
         config=CONFIG_ARGS,
         settings=settings("sync_expert", "splits", "preprocess"),

@@ -1,7 +1,81 @@
-"""Subcommands of the evaluate stage (implemented by its issue)."""
+"""Subcommands of the evaluate stage: the sync expert's training, per-clip metrics of one system, the metric /
+ablation / paper tables, and the evaluation figures of the report."""
 
 import argparse
+from pathlib import Path
+
+from autalk.commands import add_config_args, dataset_config
+from autalk.commands.generate import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No subcommands yet."""
+    p = sub.add_parser("train-sync-expert", help="train the audio-visual sync expert used as a metric")
+    add_config_args(p)
+    p.add_argument("--qc", required=True, type=Path, help="QC table listing the kept clips")
+    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    p.add_argument("--model", required=True, type=Path, help="sync expert checkpoint to write")
+    p.add_argument("--metrics", required=True, type=Path, help="per-epoch training/validation metrics CSV")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=_train_sync_expert)
+
+    p = sub.add_parser("evaluate", help="per-clip metrics of one system's rendered test clips")
+    add_config_args(p)
+    p.add_argument("--system", required=True, help="variant name, or static / real")
+    p.add_argument("--generated", required=True, type=Path, help="directory of the system's rendered clips")
+    p.add_argument("--labels", required=True, type=Path, help="AU label table")
+    p.add_argument("--qc", required=True, type=Path, help="QC table listing the kept test clips")
+    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    p.add_argument("--au-classifier", required=True, type=Path, help="frozen AU classifier checkpoint")
+    p.add_argument("--sync-expert", required=True, type=Path, help="sync expert checkpoint")
+    p.add_argument("--output", required=True, type=Path, help="per-clip metrics CSV to write")
+    p.add_argument("--traces", type=Path, help="per-clip AU intensities and sync curves (.npz) for the figures")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("metric-tables", help="metric, ablation and paper tables from per-clip metrics")
+    p.add_argument("--per-clip", required=True, nargs="+", type=Path,
+                   help="per-clip CSVs, full model first, then the variants, static and real")
+    p.add_argument("--metrics", required=True, type=Path, help="metric table CSV to write")
+    p.add_argument("--ablation", required=True, type=Path, help="ablation (deltas vs full) CSV to write")
+    p.add_argument("--paper-tables", type=Path, help="markdown beside the peers' published GRID figures")
+    p.add_argument("--dataset", default="dataset", help="dataset name shown in the markdown")
+    p.set_defaults(func=_metric_tables)
+
+    p = sub.add_parser("evaluation-figures", help="AU trajectories and sync curves of each system on sample clips")
+    add_config_args(p)
+    p.add_argument("--traces", required=True, nargs="+", type=Path, help="traces .npz of each system")
+    p.add_argument("--labels", required=True, type=Path, help="AU label table")
+    p.add_argument("--au-plot", required=True, type=Path, help="PNG of AU trajectories to write")
+    p.add_argument("--sync-plot", required=True, type=Path, help="PNG of sync distance curves to write")
+    p.set_defaults(func=_figures)
+
+
+def _train_sync_expert(args: argparse.Namespace) -> None:
+    from autalk.evaluate.sync_training import train_sync_expert
+
+    train_sync_expert(dataset_config(args), args.qc, args.clips_root, args.model, args.metrics,
+                      resolve_device(args.device))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from autalk.evaluate.systems import evaluate_system
+
+    evaluate_system(args.system, dataset_config(args), args.generated, args.labels, args.qc, args.clips_root,
+                    args.au_classifier, args.sync_expert, args.output, args.traces, resolve_device(args.device))
+
+
+def _metric_tables(args: argparse.Namespace) -> None:
+    from autalk.evaluate.tables import ablation_table, metric_table, paper_tables, write_text
+
+    metrics = metric_table(args.per_clip)
+    write_text(metrics.to_csv(index=False), args.metrics)
+    write_text(ablation_table(metrics).to_csv(index=False), args.ablation)
+    if args.paper_tables is not None:
+        write_text(paper_tables(args.dataset, metrics), args.paper_tables)
+    print(metrics.to_string(index=False))
+
+
+def _figures(args: argparse.Namespace) -> None:
+    from autalk.evaluate.figures import evaluation_figures
+
+    evaluation_figures(dataset_config(args), args.traces, args.labels, args.au_plot, args.sync_plot)

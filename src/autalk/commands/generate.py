@@ -1,7 +1,65 @@
-"""Subcommands of the generate stage (implemented by its issue)."""
+"""Subcommands of the generate stage: ``generate-clips`` renders every test clip with one system (a trained
+variant, or the ``static`` / ``real`` reference); ``generate`` animates a user's face photo with any audio."""
 
 import argparse
+from pathlib import Path
+
+from autalk.commands import add_config_args, dataset_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No subcommands yet."""
+    p = sub.add_parser("generate-clips", help="render every test clip with one system (workflow rule)",
+                       description="Render every kept test clip as {utt_id}.mp4 (H.264 + its audio) and {utt_id}.npz "
+                                   "(exact frames for the metrics) with a trained variant (--model) or a reference "
+                                   "system (static: the identity frame held still; real: the real video).")
+    add_config_args(p)
+    p.add_argument("--system", required=True, help="variant name, or 'static' / 'real'")
+    p.add_argument("--model", type=Path, help="generator checkpoint of the variant (not for static/real)")
+    p.add_argument("--labels", type=Path, help="AU label table (needed by a ground-truth-AU variant)")
+    p.add_argument("--qc", required=True, type=Path, help="QC table listing the kept test clips")
+    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    p.add_argument("--manifest", required=True, type=Path, help="manifest (where each clip's audio is)")
+    p.add_argument("--out-dir", required=True, type=Path, help="directory of the rendered clips")
+    p.add_argument("--samples-dir", type=Path, help="directory of real | generated videos of a few clips")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=_generate_clips)
+
+    p = sub.add_parser("generate", help="animate a face photo with a speech recording",
+                       description="Detect and align the face in any photo (the largest if several), resample any "
+                                   "audio, predict its speech AUs, generate the talking face and write an mp4 with "
+                                   "the audio. The checkpoint is a generator checkpoint (it embeds the audio-to-AU "
+                                   "networks and the preprocessing settings).")
+    p.add_argument("--checkpoint", required=True, type=Path, help="generator checkpoint (.pt)")
+    p.add_argument("--image", required=True, type=Path, help="face photo (any format OpenCV reads)")
+    p.add_argument("--audio", required=True, type=Path, help="speech (wav/flac/ogg, or any file ffmpeg decodes)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="mp4 to write")
+    p.add_argument("--au-scale", type=float, default=1.0,
+                   help="multiply the predicted AU drive: >1 exaggerates articulation, <1 damps it (default 1)")
+    p.add_argument("--save-aus", type=Path, help="also write the predicted AU intensities per frame as CSV")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(func=_generate)
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _generate_clips(args: argparse.Namespace) -> None:
+    from autalk.generate.clips import REFERENCE_SYSTEMS, render_system
+
+    cfg = dataset_config(args)
+    if args.system not in REFERENCE_SYSTEMS:
+        cfg = cfg.variant(args.system)
+    render_system(args.system, cfg, args.qc, args.clips_root, args.manifest, args.out_dir, args.samples_dir,
+                  args.model, args.labels, resolve_device(args.device))
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from autalk.generate.photo import generate_from_photo
+
+    generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
+                        resolve_device(args.device))

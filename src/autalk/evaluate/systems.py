@@ -1,0 +1,134 @@
+"""Per-clip metrics of one system's rendered test clips (``autalk evaluate``), one CSV row per clip.
+
+Every kept test clip must have been rendered (``{utt_id}.npz`` + a playable ``{utt_id}.mp4``); a missing or
+corrupt one fails the evaluation naming the clip. Traces (the AU classifier's intensities on the system's frames
+and each clip's sync distance curve) are saved beside the table for the report's figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from autalk.aus.labels import labels_by_clip, read_au_labels
+from autalk.config import DatasetConfig
+from autalk.data.clips import load_clip
+from autalk.errors import DataError
+from autalk.generate.clips import load_generated, test_clips
+from autalk.generate.video import probe
+from autalk.metrics.au import COUNTS, confusion_counts, pooled_scores, predict_presence
+from autalk.metrics.cpbd import cpbd_clip
+from autalk.metrics.image import psnr_clip, ssim_clip
+from autalk.metrics.landmarks import lmd_clip
+from autalk.models.sync_expert import load_sync_expert, measure_sync
+
+log = logging.getLogger(__name__)
+
+
+def check_rendered(directory: Path, utt_id: str) -> None:
+    video = directory / f"{utt_id}.mp4"
+    if not video.is_file():
+        raise DataError(f"generated clip {utt_id} is missing its video {video}")
+    info = probe(video)
+    if info.video_codec is None or info.audio_codec is None:
+        raise DataError(f"generated clip {utt_id}: {video} lacks a video or an audio stream")
+
+
+def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labels: str | Path, qc: str | Path,
+                    clips_root: str | Path, au_classifier: str | Path, sync_expert: str | Path,
+                    output: str | Path, traces: str | Path | None = None, device: str = "cpu") -> pd.DataFrame:
+    from autalk.models.au_classifier import load_au_classifier
+
+    generated = Path(generated)
+    if not generated.is_dir():
+        raise DataError(f"no rendered clips for system {system!r}: {generated} is not a directory")
+    units = cfg.aus.units
+    clip_labels = labels_by_clip(read_au_labels(labels, units), units)
+    classifier = load_au_classifier(au_classifier, device)
+    if list(classifier.units) != list(units):
+        raise DataError(f"AU classifier {au_classifier} predicts {classifier.units}, config has {units}")
+    expert = load_sync_expert(sync_expert, device)
+    official = None
+    if cfg.sync_expert.official_syncnet:
+        from autalk.metrics.syncnet_official import load_official_syncnet
+
+        official = load_official_syncnet(cfg.sync_expert.official_syncnet, device)
+    rows, trace = [], {}
+    for utt_id, path in tqdm(test_clips(qc, clips_root).items(), desc=f"evaluating {system}"):
+        real = load_clip(path)
+        rendered = load_generated(generated, utt_id, real.frames.shape)
+        check_rendered(generated, utt_id)
+        frames = rendered["frames"]
+        if utt_id not in clip_labels:
+            raise DataError(f"AU label table {labels} has no rows for test clip {utt_id}")
+        lab = clip_labels[utt_id].aligned(real.n_frames, utt_id, labels)
+        counts = confusion_counts(predict_presence(classifier, frames), lab.presence, lab.success)
+        f1, acc = pooled_scores(counts)
+        p = psnr_clip(frames, real.frames)
+        lm = lmd_clip(frames, real.frames, real.landmarks)
+        sync = measure_sync(expert, frames, real.mfcc, cfg.sync_expert.max_offset)
+        row = {"utt_id": utt_id, "system": system, "n_frames": real.n_frames, "psnr": p.mean_db,
+               "psnr_identical_frames": p.identical_frames, "ssim": ssim_clip(frames, real.frames),
+               "cpbd": cpbd_clip(frames), "lmd_mouth": lm.mouth, "lmd_all": lm.all, "au_f1": f1, "au_accuracy": acc,
+               "sync_offset": sync.offset, "sync_confidence": sync.confidence, "sync_distance": sync.min_distance}
+        for unit, c in zip(units, counts):
+            row.update({f"{unit}_{name}": int(v) for name, v in zip(COUNTS, c)})
+        if official is not None:
+            from autalk.metrics.syncnet_official import SAMPLE_RATE, lse
+            from autalk.preprocess.audio import load_audio
+
+            scores = lse(official, frames, load_audio(generated / f"{utt_id}.mp4", SAMPLE_RATE))
+            row.update({"lse_d": scores.min_distance, "lse_c": scores.confidence})
+        rows.append(row)
+        with torch.no_grad():
+            x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            intensity = classifier(x)[1].cpu().numpy()
+        trace[utt_id] = {"au_intensity": intensity, "sync_offsets": sync.offsets, "sync_distances": sync.distances}
+    table = pd.DataFrame(rows)
+    _atomic_csv(table, Path(output))
+    if traces is not None:
+        _save_traces(trace, Path(traces))
+    log.info("%s: %d clips; mean LMD mouth %.3f, sync confidence %.3f", system, len(table),
+             table["lmd_mouth"].mean(), table["sync_confidence"].mean())
+    return table
+
+
+def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_traces(trace: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{utt}/{name}": value for utt, values in trace.items() for name, value in values.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_traces(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            utt, name = key.split("/", 1)
+            out.setdefault(utt, {})[name] = data[key]
+    return out

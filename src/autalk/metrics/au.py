@@ -1,0 +1,43 @@
+"""AU agreement: the frozen AU classifier's presence decisions on generated frames against the AU labels.
+
+Per clip we keep each AU's confusion counts (frames whose label is unreliable, ``success`` false, are left out),
+so tables pool frames over all clips exactly (``pooled_scores``) instead of averaging per-clip ratios.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+COUNTS = ("tp", "fp", "fn", "tn")
+
+
+def predict_presence(classifier: torch.nn.Module, frames: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Presence decisions (T, K) bool of the classifier on RGB uint8 frames (T, S, S, 3)."""
+    device = next(classifier.parameters()).device
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(frames), batch):
+            x = torch.from_numpy(frames[i:i + batch]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            logits, _ = classifier(x)
+            out.append((logits > 0).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), bool)
+
+
+def confusion_counts(predicted: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Counts (K, 4) = tp, fp, fn, tn per AU over the valid frames; predicted/labels (T, K) 0/1, valid (T,)."""
+    pred, truth = np.asarray(predicted, bool)[valid], np.asarray(labels, bool)[valid]
+    return np.stack([(pred & truth).sum(0), (pred & ~truth).sum(0), (~pred & truth).sum(0),
+                     (~pred & ~truth).sum(0)], axis=1).astype(np.int64)
+
+
+def pooled_scores(counts: np.ndarray) -> tuple[float, float]:
+    """(macro F1 over AUs, accuracy over every AU decision) of pooled counts (K, 4).
+
+    An AU never present and never predicted has F1 1 (nothing to find, nothing claimed)."""
+    counts = np.asarray(counts, np.float64)
+    tp, fp, fn, tn = counts.T
+    denom = 2 * tp + fp + fn
+    f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 1.0)
+    total = counts.sum()
+    return float(f1.mean()), float((tp + tn).sum() / total) if total else float("nan")

@@ -1,0 +1,1 @@
+"""Neural network modules and their checkpoint loaders (one module per network)."""

@@ -1,0 +1,230 @@
+"""Generation: muxed mp4s (a video and an audio stream of the right duration), the metrics' copy of a rendered
+clip and its failure modes, and the photo CLI's errors and output (with a real, untrained generator checkpoint)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import torch
+from skimage import data
+
+from autalk.cli import main
+from autalk.config import config_from_dict
+from autalk.errors import DataError
+from autalk.generate.clips import load_generated, save_generated
+from autalk.generate.video import probe, side_by_side, write_mp4
+from autalk.models.audio2au import Audio2AU
+from autalk.models.generator import build_generator, generator_checkpoint
+
+UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
+SR = 16000
+
+
+def tone(seconds: float, rate: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
+
+
+def test_mp4_has_h264_video_and_aac_audio_of_the_clip_duration(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (40, 64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "clip.mp4"
+    write_mp4(frames, tone(2.0), SR, 25, path)              # audio longer than the video: cut to 1.6 s
+    info = probe(path)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.width, info.height, info.fps) == (64, 64, 25.0)
+    assert info.duration_s == pytest.approx(40 / 25, abs=0.05)
+    sbs = side_by_side(frames[:10], frames[:10])
+    assert sbs.shape == (10, 64, 130, 3)
+    write_mp4(sbs, tone(0.1), SR, 25, tmp_path / "sbs.mp4")   # short audio is padded to the video
+    assert probe(tmp_path / "sbs.mp4").duration_s == pytest.approx(0.4, abs=0.05)
+    assert not list(tmp_path.glob(".*"))                      # no temporary files left behind
+
+
+def test_rendered_clip_round_trip_and_failures_name_the_clip(tmp_path):
+    frames = np.zeros((5, 8, 8, 3), np.uint8)
+    save_generated(tmp_path, "s1_abc", frames, au_predicted=np.ones((5, 2)))
+    assert load_generated(tmp_path, "s1_abc", frames.shape)["au_predicted"].shape == (5, 2)
+    with pytest.raises(DataError, match="s1_xyz is missing"):
+        load_generated(tmp_path, "s1_xyz", frames.shape)
+    with pytest.raises(DataError, match="s1_abc .*expected"):
+        load_generated(tmp_path, "s1_abc", (6, 8, 8, 3))
+    data_bytes = (tmp_path / "s1_abc.npz").read_bytes()
+    (tmp_path / "s1_abc.npz").write_bytes(data_bytes[: len(data_bytes) // 2])
+    with pytest.raises(DataError, match="s1_abc is corrupt"):
+        load_generated(tmp_path, "s1_abc", frames.shape)
+    (tmp_path / "bad.mp4").write_bytes(b"\x00" * 100)
+    with pytest.raises(DataError, match="bad.mp4"):
+        probe(tmp_path / "bad.mp4")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An untrained generator with predicted AUs, saved exactly as training saves one."""
+    cfg = config_from_dict({"datasets": {"d": {
+        "source": {"kind": "synthetic"}, "speakers": ["a", "t"], "splits": {"train": ["a"], "test": ["t"]},
+        "preprocess": {"faces": {"crop_size": 64}},
+        "model": {"attention": "time", "channels": [16, 16, 16, 24], "image_dim": 16, "audio_dim": 16,
+                  "au_feature_dim": 4}}}}).dataset("d")
+    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("model", "training", "preprocess")}
+    torch.manual_seed(0)
+    generator = build_generator(config, UNITS, Audio2AU(UNITS, 12, 35, 4))
+    path = tmp_path_factory.mktemp("ckpt") / "generator.pt"
+    torch.save(generator_checkpoint(generator, config, UNITS, step=0), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    face = root / "face.jpg"
+    cv2.imwrite(str(face), cv2.cvtColor(data.astronaut()[:300, 100:400], cv2.COLOR_RGB2BGR))
+    speech = root / "speech.wav"
+    soundfile.write(str(speech), tone(1.2, 22050), 22050)     # not the model's rate: resampled
+    return root, face, speech
+
+
+def run_cli(*args: str) -> int:
+    return main([*map(str, args)])
+
+
+def test_photo_cli_writes_video_and_au_track(checkpoint, inputs, tmp_path):
+    _, face, speech = inputs
+    out, aus = tmp_path / "out.mp4", tmp_path / "aus.csv"
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", speech, "-o", out,
+                   "--au-scale", "1.5", "--save-aus", aus, "--device", "cpu") == 0
+    info = probe(out)
+    assert (info.video_codec, info.audio_codec, info.width) == ("h264", "aac", 64)
+    assert info.duration_s == pytest.approx(1.2, abs=0.05)
+    track = pd.read_csv(aus)
+    assert list(track.columns) == ["frame", "time_s"] + [f"{u}_r" for u in UNITS] and len(track) == 30
+
+
+def test_photo_cli_picks_the_largest_of_several_faces(checkpoint, inputs, tmp_path, capsys):
+    root, _, speech = inputs
+    head = data.astronaut()[0:260, 120:380]
+    group = np.full((400, 700, 3), 200, np.uint8)
+    group[50:310, 20:280] = head
+    group[100:300, 400:600] = cv2.resize(head[:, ::-1], (200, 200))
+    photo = tmp_path / "group.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(group, cv2.COLOR_RGB2BGR))
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", photo, "--audio", speech,
+                   "-o", tmp_path / "out.mp4", "--device", "cpu") == 0
+    err = capsys.readouterr().err                            # the CLI logs to stderr
+    assert "WARNING" in err and "2 faces" in err and "largest" in err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_face", "no face found in image"),
+    ("unreadable_image", "is unreadable"),
+    ("missing_image", "does not exist"),
+    ("unreadable_audio", "unreadable"),
+    ("short_audio", "at least 0.5 s"),
+])
+def test_photo_cli_errors_are_clear(checkpoint, inputs, tmp_path, capsys, case, message):
+    _, face, speech = inputs
+    image, audio = face, speech
+    if case == "no_face":
+        image = tmp_path / "wall.png"
+        cv2.imwrite(str(image), np.tile(np.linspace(0, 255, 300, dtype=np.uint8), (300, 1)))
+    elif case == "unreadable_image":
+        image = tmp_path / "face.jpg"
+        image.write_text("this is not a picture")
+    elif case == "missing_image":
+        image = tmp_path / "nowhere.jpg"
+    elif case == "unreadable_audio":
+        audio = tmp_path / "speech.wav"
+        audio.write_bytes(b"RIFF0000WAVEgarbage")
+    elif case == "short_audio":
+        audio = tmp_path / "short.wav"
+        soundfile.write(str(audio), tone(0.2), SR)
+    out = tmp_path / "out.mp4"
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", image, "--audio", audio, "-o", out) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert str(image.name if "image" in case or case == "no_face" else audio.name) in err
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------- end to end (tiny demo)
+@pytest.fixture(scope="module")
+def evaluated(tiny_workspace):
+    tiny_workspace.build("results/demo_metrics.csv", "results/demo_paper_tables.md",
+                         "results/demo/evaluation/au_trajectories.png")
+    return tiny_workspace
+
+
+@pytest.mark.slow
+def test_workflow_ends_in_metric_tables_with_reference_rows(evaluated):
+    table = pd.read_csv(evaluated.path("results/demo_metrics.csv"))
+    assert table["system"].tolist() == ["full", "no_au", "static", "real"]
+    assert table["n_clips"].nunique() == 1 and table["n_clips"].iloc[0] >= 1
+    real = table.set_index("system").loc["real"]
+    assert real["psnr"] == np.inf and real["ssim"] == pytest.approx(1.0) and real["lmd_all"] == 0.0
+    static = table.set_index("system").loc["static"]
+    assert static["psnr_identical_frames"] == static["n_clips"]          # only the identity frame is exact
+    ablation = pd.read_csv(evaluated.path("results/demo_ablation.csv"))
+    assert set(ablation["system"]) == {"no_au", "static", "real"}
+    paper = evaluated.path("results/demo_paper_tables.md").read_text()
+    assert "from their papers" in paper and "| full |" in paper
+    for system in ("full", "static", "real"):
+        for video in evaluated.path(f"results/demo/generated/{system}").glob("*.mp4"):
+            info = probe(video)
+            frames = np.load(video.with_suffix(".npz"))["frames"]
+            assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+            assert info.duration_s == pytest.approx(len(frames) / 25, abs=0.05)
+    assert list(evaluated.path("results/demo/samples/full").glob("*.mp4"))
+
+
+@pytest.mark.slow
+def test_evaluation_fails_naming_a_missing_or_corrupt_clip(evaluated, tmp_path):
+    import shutil
+
+    broken = tmp_path / "full"
+    shutil.copytree(evaluated.path("results/demo/generated/full"), broken)
+    victim = sorted(broken.glob("*.npz"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    args = ["evaluate", "--config", evaluated.path("config.yaml"), "--dataset", "demo", "--system", "full",
+            "--generated", broken, "--labels", evaluated.path("resources/demo/au_labels.parquet"),
+            "--qc", evaluated.path("resources/demo/qc.parquet"), "--clips-root", evaluated.path("resources/demo/clips"),
+            "--au-classifier", evaluated.path("resources/demo/models/au_classifier.pt"),
+            "--sync-expert", evaluated.path("resources/demo/models/sync_expert.pt"), "--output", tmp_path / "m.csv"]
+    assert run_cli(*args) == 2
+    assert not (tmp_path / "m.csv").exists()
+    victim.unlink()
+    assert run_cli(*args) == 2
+
+
+@pytest.mark.slow
+def test_cli_animates_a_face_that_is_not_in_the_demo_corpus(evaluated, tmp_path, capsys):
+    """The demo's identities come from the two packaged photos (astronaut, Grace Hopper); no other human photo
+    ships with the installed packages, so the unseen face is Grace Hopper mirrored, recoloured (warmer, paler),
+    reframed on a wider canvas and rescaled: no demo frame shows that image."""
+    import matplotlib
+
+    hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[:, ::-1]
+    tinted = np.clip(hopper.astype(np.float32) * np.array([0.8, 0.95, 1.15]) + 20, 0, 255).astype(np.uint8)
+    canvas = np.full((700, 900, 3), (90, 120, 60), np.uint8)
+    canvas[80:80 + 600, 250:250 + 512] = cv2.resize(tinted, (512, 600))
+    photo = tmp_path / "unseen_face.png"
+    cv2.imwrite(str(photo), canvas)
+    speech = tmp_path / "speech.wav"
+    from autalk.preprocess.audio import load_audio
+
+    first = pd.read_parquet(evaluated.path("resources/demo/manifest.parquet")).iloc[0]
+    source = first["audio_path"] if isinstance(first["audio_path"], str) else first["video_path"]
+    rate = 44100                                              # any rate: the CLI resamples
+    audio = load_audio(evaluated.path(source), rate)
+    soundfile.write(str(speech), audio, rate)
+    out = tmp_path / "talking.mp4"
+    assert run_cli("generate", "--checkpoint", evaluated.path("resources/demo/models/generator/full.pt"),
+                   "--image", photo, "--audio", speech, "-o", out, "--save-aus", tmp_path / "aus.csv") == 0
+    info = probe(out)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert info.duration_s == pytest.approx(int(len(audio) / rate * 25) / 25, abs=0.06)
+    assert len(pd.read_csv(tmp_path / "aus.csv")) == int(len(audio) / rate * 25)
