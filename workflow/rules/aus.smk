@@ -2,17 +2,6 @@
 # audio-to-AU networks whose features drive the generator.
 
 
-def pyfeat_raw(wildcards):
-    """py-feat's raw detections, needed only when the dataset's AU backend is pyfeat."""
-    if ds(wildcards).aus.backend != "pyfeat":
-        return []
-    return expand("resources/{dataset}/au_pyfeat_raw.parquet", dataset=wildcards.dataset)
-
-
-def pyfeat_arg(wildcards):
-    return " ".join(f"--pyfeat-raw {path}" for path in pyfeat_raw(wildcards))
-
-
 rule detect_aus_pyfeat:
     """Optional backend (aus.backend: pyfeat): py-feat's Detector in its own env; run with --sdm conda."""
     input:

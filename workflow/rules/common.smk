@@ -108,3 +108,14 @@ def system_settings(*sections):
 def eval_systems(wildcards):
     """Rows of the metric table: the evaluated variants (full first, as configured), then the references."""
     return eval_variants(wildcards) + REFERENCE_SYSTEMS
+
+
+def pyfeat_raw(wildcards):
+    """py-feat's raw detections, needed only when the dataset's AU backend is pyfeat."""
+    if ds(wildcards).aus.backend != "pyfeat":
+        return []
+    return expand("resources/{dataset}/au_pyfeat_raw.parquet", dataset=wildcards.dataset)
+
+
+def pyfeat_arg(wildcards):
+    return " ".join(f"--pyfeat-raw {path}" for path in pyfeat_raw(wildcards))
