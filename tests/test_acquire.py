@@ -126,7 +126,7 @@ def align_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for sentence in SENTENCES:
-            text = f"0 23750 sil\n23750 29500 bin\n29500 74500 now\n74500 75000 sil\n".encode()
+            text = "0 23750 sil\n23750 29500 bin\n29500 74500 now\n74500 75000 sil\n".encode()
             info = tarfile.TarInfo(f"align/{sentence}.align")
             info.size = len(text)
             tf.addfile(info, io.BytesIO(text))

@@ -100,6 +100,21 @@ def test_changed_settings_start_afresh(corpus):
     assert pd.read_csv(paths.run_dir / "losses.csv")["step"].tolist() == [1, 2]
 
 
+def test_changed_upstream_network_starts_afresh(corpus, tmp_path):
+    """Same settings, but the frozen audio-to-AU networks were retrained (other widths): no resume."""
+    import dataclasses
+
+    from autalk.models.audio2au import Audio2AU, audio2au_checkpoint
+
+    paths = with_run(corpus, "upstream")
+    train(tiny_config({"training": {"max_steps": 2}}), paths)
+    wider = Audio2AU(["AU10", "AU14", "AU20", "AU25", "AU26"], 12, 35, 4, [8, 8, 8], [16, 16], 16)
+    torch.save(audio2au_checkpoint(wider, {}), tmp_path / "audio2au.pt")
+    train(tiny_config({"training": {"max_steps": 2}}), dataclasses.replace(paths, audio2au=tmp_path / "audio2au.pt"))
+    assert (paths.run_dir / "checkpoint.pt.stale").is_file()
+    assert pd.read_csv(paths.run_dir / "losses.csv")["step"].tolist() == [1, 2]
+
+
 def test_nan_loss_stops_training_naming_step_and_term(corpus, tmp_path):
     bad = make_corpus(tmp_path)
     for path in (bad.clips_root / "a").glob("*.npz"):
@@ -123,6 +138,32 @@ def test_configs_that_cannot_fit_fail_before_training(corpus, overrides, variant
     with pytest.raises(ConfigError, match=message):
         train(tiny_config(overrides, variant), paths)
     assert not (paths.run_dir / "checkpoint.pt").exists()
+
+
+def test_torchrun_launch_trains_data_parallel(corpus, tmp_path):
+    """The launch the workflow uses for a job given several GPUs, here with two CPU processes (gloo)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = tiny_config({"training": {"max_steps": 2}})
+    raw = {"datasets": {"demo": {"source": {"kind": "synthetic"}, "speakers": cfg.speakers,
+                                 "splits": {"train": cfg.splits.train, "val": cfg.splits.val, "test": cfg.splits.test},
+                                 "preprocess": {"faces": {"crop_size": 32}}, "model": cfg.model.__dict__,
+                                 "training": cfg.training.__dict__}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    paths = with_run(corpus, "ddp")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "autalk.cli", "train",
+           "--config", str(tmp_path / "c.yaml"), "--dataset", "demo", "--variant", "full",
+           "--labels", str(paths.labels), "--qc", str(paths.qc), "--clips-root", str(paths.clips_root),
+           "--au-classifier", str(paths.au_classifier), "--audio2au", str(paths.audio2au),
+           "--run-dir", str(paths.run_dir), "--model", str(paths.model), "--curves", str(paths.curves)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = pd.read_csv(paths.run_dir / "losses.csv")["step"].tolist()
+    assert steps and steps == list(range(1, len(steps) + 1))  # each step logged once, by rank 0
+    assert load_generator(paths.model).au_input == "predicted"
 
 
 def test_cli_trains_and_prints_config_errors(corpus, tmp_path, capsys):

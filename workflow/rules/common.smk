@@ -119,3 +119,16 @@ def pyfeat_raw(wildcards):
 
 def pyfeat_arg(wildcards):
     return " ".join(f"--pyfeat-raw {path}" for path in pyfeat_raw(wildcards))
+
+
+def trainer_launcher(wildcards, resources):
+    """`autalk`, or torchrun with one data-parallel process per GPU when the job is given more than one
+    (e.g. --set-resources train_generator:gpu=4)."""
+    if resources.gpu > 1:
+        return f"torchrun --standalone --nproc-per-node {resources.gpu} -m autalk.cli"
+    return "autalk"
+
+
+def paper_table_inputs(wildcards):
+    """Per-dataset paper tables of the real corpora: what `results/paper_tables.md` gathers."""
+    return [f"results/{name}_paper_tables.md" for name, d in CFG.datasets.items() if d.source.kind != "synthetic"]

@@ -41,6 +41,7 @@ rule train_generator:
         model="resources/{dataset}/models/generator/{variant}.pt",
         curves=report("results/{dataset}/training/{variant}_curves.png", caption="../report/training_curves.rst", category="Training"),
     params:
+        launch=trainer_launcher,
         config=CONFIG_ARGS,
         settings=settings("model", "training", "splits", "aus", "preprocess"),
         clips_root="resources/{dataset}/clips",
@@ -57,7 +58,7 @@ rule train_generator:
     conda:
         "../../envs/autalk.yaml"
     shell:
-        "autalk train --config {params.config} --dataset {wildcards.dataset} --variant {wildcards.variant}"
+        "{params.launch} train --config {params.config} --dataset {wildcards.dataset} --variant {wildcards.variant}"
         " --labels {input.labels} --qc {input.qc} --clips-root {params.clips_root}"
         " --au-classifier {input.au_classifier} --audio2au {input.audio2au}"
         " --run-dir {params.run_dir} --model {output.model} --curves {output.curves} 2> {log}"

@@ -45,7 +45,7 @@ def acquire_speaker(ds: DatasetConfig, speaker: str, downloads: Path, raw: Path,
         try:
             got = download(url, dest, retries=dl.retries, timeout_s=dl.timeout_s, backoff_s=dl.backoff_s,
                            sha256=dl.checksums.get(url))
-        except RemoteFileMissing as err:
+        except RemoteFileMissing:
             if kind == "video":
                 raise DownloadError(
                     f"GRID speaker {speaker} has no video archive at {url} (HTTP 404). The corpus lacks video "

@@ -91,7 +91,7 @@ def predict_clips(model: Audio2AU, seqs: list[Sequence], device: torch.device) -
 
 def val_loss(model: Audio2AU, seqs: list[Sequence], device: torch.device) -> float:
     preds = predict_clips(model, seqs, device)
-    std, mean = model.target_std.cpu().numpy(), model.target_mean.cpu().numpy()
+    std = model.target_std.cpu().numpy()
     errs = [(((p - s.intensity) / std) ** 2).mean(axis=1)[s.success] for p, s in zip(preds, seqs)]
     return float(np.concatenate(errs).mean())
 

@@ -9,7 +9,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from autalk.aus.labels import labels_by_clip, read_au_labels  # noqa: E402
 from autalk.config import DatasetConfig  # noqa: E402

@@ -20,6 +20,7 @@ import torch
 
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
+from autalk.models.checkpoints import read_checkpoint
 from autalk.generate.clips import to_tensor, to_uint8
 from autalk.generate.video import write_mp4
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
@@ -67,15 +68,7 @@ def aligned_face(image: np.ndarray, faces_cfg: FaceConfig, source: str | Path) -
 
 
 def _checkpoint_settings(path: Path) -> dict:
-    if not path.is_file():
-        raise DataError(f"generator checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise DataError(f"generator checkpoint {path} is unreadable: {err}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "generator":
-        raise DataError(f"{path} is not a generator checkpoint")
-    return ckpt["config"]
+    return read_checkpoint(path, "generator", "generator checkpoint")["config"]
 
 
 def animate_photo(checkpoint: str | Path, image_path: str | Path, audio_path: str | Path, au_scale: float = 1.0,

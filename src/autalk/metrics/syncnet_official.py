@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from autalk.errors import DataError
+from autalk.models.checkpoints import read_checkpoint
 from autalk.metrics.sync import SyncResult, distance_curve, sync_from_curve
 
 SAMPLE_RATE = 16000
@@ -64,13 +65,7 @@ class OfficialSyncNet(nn.Module):
 
 
 def load_official_syncnet(path: str | Path, device: str | torch.device = "cpu") -> OfficialSyncNet:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"official SyncNet weights {path} do not exist (sync_expert.official_syncnet)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise DataError(f"official SyncNet weights {path} are unreadable: {err}") from None
+    state = read_checkpoint(path, None, "official SyncNet weights file", "set sync_expert.official_syncnet")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autalk.errors import DataError
+from autalk.models.checkpoints import read_checkpoint
 
 KIND = "au_classifier"
 DEFAULT_WIDTHS = (16, 32, 64, 128)
@@ -80,12 +80,7 @@ def load_au_classifier(path: str | Path, device: str | torch.device = "cpu") -> 
     ``model(frames)`` with frames (B, 3, S, S) in [-1, 1] returns (presence_logits (B, K), intensity (B, K)), K in
     ``model.units`` order; gradients still flow to ``frames``, which is how it serves as a loss.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"AU classifier checkpoint {path} does not exist (run the pretrain_au_classifier rule)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        raise DataError(f"{path} is not an AU classifier checkpoint (kind {ckpt.get('kind') if isinstance(ckpt, dict) else None!r})")
+    ckpt = read_checkpoint(path, KIND, "AU classifier checkpoint", "run the pretrain_au_classifier rule")
     model = AUClassifier(ckpt["units"], widths=tuple(ckpt["arch"]["widths"]), region=tuple(ckpt["arch"]["region"]))
     model.load_state_dict(ckpt["state_dict"])
     model.requires_grad_(False)

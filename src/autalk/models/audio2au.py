@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autalk.errors import DataError
+from autalk.models.checkpoints import read_checkpoint
 
 KIND = "audio2au"
 
@@ -99,12 +99,7 @@ def load_audio2au(path: str | Path, device: str | torch.device = "cpu") -> Audio
     ``model(mfcc_windows)`` with the clip files' raw windows (B, T, n_mfcc, W) returns (features (B, T, K, F),
     intensities (B, T, K)); ``model.units`` and ``model.feature_dim`` say what K and F are.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio-to-AU checkpoint {path} does not exist (run the pretrain_audio2au rule)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        raise DataError(f"{path} is not an audio-to-AU checkpoint")
+    ckpt = read_checkpoint(path, KIND, "audio-to-AU checkpoint", "run the pretrain_audio2au rule")
     arch = ckpt["arch"]
     model = Audio2AU(ckpt["units"], **arch)
     model.load_state_dict(ckpt["state_dict"])

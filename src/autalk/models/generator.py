@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from autalk.config import ModelConfig
-from autalk.errors import DataError
+from autalk.models.checkpoints import read_checkpoint
 from autalk.models.decoder import FrameDecoder
 from autalk.models.encoders import AudioEncoder, ImageEncoder
 from autalk.models.fusion import build_fusion
@@ -192,15 +192,7 @@ def generator_checkpoint(generator: Generator, config: dict, au_units: list[str]
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
     """Rebuild a trained generator from its checkpoint alone (eval mode, on ``device``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"generator checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise DataError(f"generator checkpoint {path} is unreadable: {err}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "generator":
-        raise DataError(f"{path} is not a generator checkpoint (kind {ckpt.get('kind') if isinstance(ckpt, dict) else None!r})")
+    ckpt = read_checkpoint(path, "generator", "generator checkpoint", "run the train_generator rule")
     audio2au = None
     if ckpt["audio2au"] is not None:  # its weights are in the generator's state_dict; build the empty networks
         from autalk.models.audio2au import Audio2AU

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from autalk.errors import DataError
+from autalk.models.checkpoints import read_checkpoint
 from autalk.metrics.sync import SyncResult, distance_curve, sync_from_curve
 
 KIND = "sync_expert"
@@ -111,15 +112,7 @@ def sync_expert_checkpoint(expert: SyncExpert, config: dict, extra: dict | None 
 
 def load_sync_expert(path: str | Path, device: str | torch.device = "cpu") -> SyncExpert:
     """The trained expert, frozen in eval mode on ``device``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"sync expert checkpoint {path} does not exist (run the train_sync_expert rule)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise DataError(f"sync expert checkpoint {path} is unreadable: {err}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        raise DataError(f"{path} is not a sync expert checkpoint")
+    ckpt = read_checkpoint(path, KIND, "sync expert checkpoint", "run the train_sync_expert rule")
     expert = SyncExpert(**ckpt["arch"])
     expert.load_state_dict(ckpt["state_dict"])
     expert.requires_grad_(False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -92,6 +93,18 @@ def resume_settings(cfg: DatasetConfig) -> dict:
     training = {k: v for k, v in dataclasses.asdict(cfg.training).items() if k not in RESUMABLE_CHANGES}
     return {"model": dataclasses.asdict(cfg.model), "training": training, "aus": dataclasses.asdict(cfg.aus),
             "preprocess": dataclasses.asdict(cfg.preprocess), "splits": dataclasses.asdict(cfg.splits)}
+
+
+def input_digests(paths: TrainPaths) -> dict:
+    """sha256 of the upstream files a run is tied to: a checkpoint trained against other frozen networks or other
+    labels must not be resumed, even when every setting is the same."""
+    digests = {}
+    for name in ("labels", "au_classifier", "audio2au"):
+        path = Path(getattr(paths, name))
+        if path.is_file():
+            with path.open("rb") as fh:
+                digests[name] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return digests
 
 
 # ----------------------------------------------------------------------------------------------- state
@@ -245,11 +258,11 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
 
     # -- resume from the run directory's checkpoint when its settings match
     ckpt_path = paths.run_dir / "checkpoint.pt"
-    settings = resume_settings(cfg)
+    settings = {**resume_settings(cfg), "inputs": input_digests(paths)}
     step = 0
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt["settings"] != settings:
+        if ckpt["settings"] != settings:  # other settings, or other upstream networks/labels
             stale = ckpt_path.with_suffix(".pt.stale")
             if master:
                 os.replace(ckpt_path, stale)
