@@ -9,8 +9,8 @@ import torch
 
 from autalk.errors import DataError
 from autalk.evaluate.sync_training import info_nce, shift_audio
-from autalk.metrics.syncnet_official import OfficialSyncNet, lse, load_official_syncnet, speech_features_mfcc
-from autalk.models.sync_expert import (SyncExpert, load_sync_expert, measure_sync, sync_expert_checkpoint)
+from autalk.metrics.syncnet_official import OfficialSyncNet, load_official_syncnet, lse, speech_features_mfcc
+from autalk.models.sync_expert import SyncExpert, load_sync_expert, measure_sync, sync_expert_checkpoint
 
 FRAMES, STEP, N_MFCC, S = 5, 4, 12, 64
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from training_fixtures import make_corpus, tiny_config, with_run
 
 from autalk import cli
 from autalk.data.clips import load_clip, save_clip
@@ -17,7 +18,6 @@ from autalk.errors import ConfigError
 from autalk.models.generator import load_generator
 from autalk.train import loop
 from autalk.train.loop import TrainingDiverged, train
-from training_fixtures import make_corpus, tiny_config, with_run
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from autalk.acquire.archives import extract_flat, verify_archive
-from autalk.acquire.atomic import atomic_dir, write_json
 from autalk.acquire.transfer import RemoteFileMissing, download
+from autalk.atomic import atomic_dir, write_json
 from autalk.config import DatasetConfig
 from autalk.errors import ConfigError, DownloadError
 

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from autalk.acquire.atomic import atomic_dir, write_json
+from autalk.atomic import atomic_dir, write_json
 from autalk.config import DatasetConfig
 from autalk.errors import ConfigError, DataError
 

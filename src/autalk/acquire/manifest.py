@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from autalk.acquire.atomic import atomic_file
 from autalk.acquire.probe import probe_audio_track, probe_video, probe_wav
+from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.errors import DataError
 

@@ -9,8 +9,6 @@ made a table is recorded in the parquet metadata (``autalk.au_backend``).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autalk.atomic import atomic_file
 from autalk.errors import DataError
 
 BACKEND_KEY = b"autalk.au_backend"
@@ -60,18 +59,10 @@ def make_label_table(utt_ids: np.ndarray, frames: np.ndarray, success: np.ndarra
 
 def write_au_labels(table: pd.DataFrame, path: str | Path, backend: str) -> None:
     """Write atomically, recording the backend in the file's metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), BACKEND_KEY: backend.encode()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".parquet")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         pq.write_table(arrow, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def label_backend(path: str | Path) -> str:

@@ -20,8 +20,16 @@ import torch
 from tqdm import tqdm
 
 from autalk.aus.scores import pearson, presence_scores
-from autalk.aus.training import (SEED, EarlyStopping, LabelledClip, atomic_write, labelled_splits, resolve_device,
-                                 save_checkpoint, write_csv)
+from autalk.aus.training import (
+    SEED,
+    EarlyStopping,
+    LabelledClip,
+    atomic_write,
+    labelled_splits,
+    resolve_device,
+    save_checkpoint,
+    write_csv,
+)
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip_array
 from autalk.errors import DataError

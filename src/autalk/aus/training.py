@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from autalk.atomic import atomic_file
 from autalk.aus.labels import ClipLabels, labels_by_clip, read_au_labels
 from autalk.data.clips import kept_clip_paths
 from autalk.errors import DataError
@@ -72,16 +71,8 @@ class EarlyStopping:
 
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename: no half-written output."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(ckpt: dict, path: str | Path) -> None:

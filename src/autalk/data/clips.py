@@ -6,14 +6,13 @@ through this module only, so the on-disk format has one reader and one writer (`
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from autalk.atomic import atomic_file
 from autalk.errors import DataError
 
 QC_COLUMNS = ["utt_id", "speaker", "split", "status", "reason", "detail", "n_frames", "n_interpolated"]
@@ -60,18 +59,10 @@ _ARRAYS = ("frames", "landmarks", "landmarks_raw", "transforms", "mfcc", "mfcc_w
 def save_clip(clip: Clip, path: str | Path) -> None:
     """Write atomically (temp file + rename): an interrupted job never leaves a file that looks complete."""
     clip.validate()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            optional = {} if clip.mouth_boxes is None else {"mouth_boxes": clip.mouth_boxes}
-            np.savez(fh, utt_id=np.array(clip.utt_id), fps=np.array(clip.fps),
-                     **{name: getattr(clip, name) for name in _ARRAYS}, **optional)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    optional = {} if clip.mouth_boxes is None else {"mouth_boxes": clip.mouth_boxes}
+    with atomic_file(path) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, utt_id=np.array(clip.utt_id), fps=np.array(clip.fps),
+                 **{name: getattr(clip, name) for name in _ARRAYS}, **optional)
 
 
 def load_clip(path: str | Path) -> Clip:

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from autalk.demo.render import Mesh, inter_ocular, make_mesh, Warper
+from autalk.demo.render import Mesh, Warper, inter_ocular, make_mesh
 from autalk.errors import DataError
 
 PACKAGED_PHOTOS = ("astronaut", "grace_hopper")

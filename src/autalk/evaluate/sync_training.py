@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths, load_clip
 from autalk.errors import DataError
@@ -71,15 +70,8 @@ def _segment(windows: ClipWindows, length: int, rng: random.Random) -> tuple[tor
 
 
 def _atomic_save(obj, path: Path, writer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         writer(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path, model_path: str | Path,

@@ -8,8 +8,6 @@ and each clip's sync distance curve) are saved beside the table for the report's
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from autalk.atomic import atomic_file
 from autalk.aus.labels import labels_by_clip, read_au_labels
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip
@@ -101,28 +100,14 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
 
 
 def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _save_traces(trace: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{utt}/{name}": value for utt, values in trace.items() for name, value in values.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def load_traces(path: str | Path) -> dict[str, dict[str, np.ndarray]]:

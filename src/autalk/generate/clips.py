@@ -10,8 +10,6 @@ sync and AU agreement). A sample of clips is also rendered as real | generated f
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from autalk.acquire.manifest import read_manifest
+from autalk.atomic import atomic_file
 from autalk.aus.labels import labels_by_clip, read_au_labels
 from autalk.config import DatasetConfig
 from autalk.data.clips import Clip, kept_clip_paths, load_clip
@@ -42,15 +41,8 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 def save_generated(out_dir: Path, utt_id: str, frames: np.ndarray, **arrays: np.ndarray) -> None:
     """The metrics' copy of a generated clip, written atomically."""
-    path = out_dir / f"{utt_id}.npz"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{utt_id}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, utt_id=np.array(utt_id), frames=frames, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out_dir / f"{utt_id}.npz") as tmp, tmp.open("wb") as fh:
+        np.savez(fh, utt_id=np.array(utt_id), frames=frames, **arrays)
 
 
 def load_generated(directory: str | Path, utt_id: str, expected_shape: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -20,9 +20,9 @@ import torch
 
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
-from autalk.models.checkpoints import read_checkpoint
 from autalk.generate.clips import to_tensor, to_uint8
 from autalk.generate.video import write_mp4
+from autalk.models.checkpoints import read_checkpoint
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
 from autalk.preprocess.faces import align_image, detect_faces

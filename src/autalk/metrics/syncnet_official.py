@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from autalk.errors import DataError
-from autalk.models.checkpoints import read_checkpoint
 from autalk.metrics.sync import SyncResult, distance_curve, sync_from_curve
+from autalk.models.checkpoints import read_checkpoint
 
 SAMPLE_RATE = 16000
 FACE_SIZE = 224

@@ -19,8 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from autalk.errors import DataError
-from autalk.models.checkpoints import read_checkpoint
 from autalk.metrics.sync import SyncResult, distance_curve, sync_from_curve
+from autalk.models.checkpoints import read_checkpoint
 
 KIND = "sync_expert"
 MOUTH_SIZE = (32, 64)  # (height, width) of the grey mouth region fed to the video stream

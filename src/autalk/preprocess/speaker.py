@@ -16,8 +16,8 @@ import cv2
 import pandas as pd
 from tqdm import tqdm
 
-from autalk.acquire.atomic import atomic_dir, atomic_file
 from autalk.acquire.manifest import read_manifest
+from autalk.atomic import atomic_dir, atomic_file
 from autalk.config import PreprocessConfig
 from autalk.errors import DataError
 from autalk.preprocess.dlib_models import load_models

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autalk.acquire.atomic import atomic_file
+from autalk.atomic import atomic_file
 from autalk.data.clips import QC_COLUMNS, load_clip_array, read_qc
 from autalk.errors import DataError
 from autalk.preprocess.qc import REASONS

@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths
 from autalk.errors import AutalkError, ConfigError
@@ -126,9 +127,8 @@ def set_rng_state(state: dict) -> None:
 
 
 def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def bare(module: nn.Module) -> nn.Module:
