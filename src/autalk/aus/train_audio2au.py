@@ -26,12 +26,12 @@ from autalk.aus.training import (
     LabelledClip,
     atomic_write,
     labelled_splits,
-    resolve_device,
     save_checkpoint,
     write_csv,
 )
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip_array
+from autalk.devices import resolve_device
 from autalk.errors import DataError
 from autalk.models.audio2au import Audio2AU, audio2au_checkpoint
 

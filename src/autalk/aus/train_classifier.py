@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from autalk.aus.scores import pearson, presence_scores
-from autalk.aus.training import SEED, EarlyStopping, LabelledClip, labelled_splits, resolve_device, save_checkpoint, write_csv
+from autalk.aus.training import SEED, EarlyStopping, LabelledClip, labelled_splits, save_checkpoint, write_csv
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip
+from autalk.devices import resolve_device
 from autalk.models.au_classifier import AUClassifier, au_classifier_checkpoint
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,6 @@ log = logging.getLogger(__name__)
 SEED = 0
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 @dataclass
 class LabelledClip:
     utt_id: str

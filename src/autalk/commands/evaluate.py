@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from autalk.commands import add_config_args, dataset_config
-from autalk.commands.generate import resolve_device
+from autalk.devices import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from autalk.commands import add_config_args, dataset_config
+from autalk.devices import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,14 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-aus", type=Path, help="also write the predicted AU intensities per frame as CSV")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=_generate)
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _generate_clips(args: argparse.Namespace) -> None:

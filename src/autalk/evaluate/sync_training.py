@@ -26,6 +26,7 @@ from tqdm import tqdm
 from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths, load_clip
+from autalk.devices import resolve_device
 from autalk.errors import DataError
 from autalk.models.sync_expert import SyncExpert, measure_sync, sync_expert_checkpoint
 
@@ -79,7 +80,7 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
     sc, mfcc_cfg = cfg.sync_expert, cfg.preprocess.mfcc
     torch.manual_seed(cfg.training.seed)
     rng = random.Random(cfg.training.seed)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     n_mfcc = mfcc_cfg.n_mfcc - int(mfcc_cfg.drop_c0)
     expert = SyncExpert(sc.frames, n_mfcc, mfcc_cfg.step).to(dev)
 

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths
+from autalk.devices import resolve_device
 from autalk.errors import AutalkError, ConfigError
 from autalk.models.discriminator import PatchDiscriminator, gan_loss
 from autalk.models.fusion import check_fusion_config
@@ -188,10 +189,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
             torch.cuda.set_device(device)
-    elif tc.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
-        device = torch.device(tc.device)
+        device = resolve_device(tc.device)
     cuda = device.type == "cuda"
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and tc.precision == "bf16" else nullcontext())
     master = rank == 0
