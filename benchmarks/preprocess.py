@@ -1,13 +1,19 @@
 """Preprocessing speed and alignment stability, side by side on the same clips in one process.
 
-Three passes over the same clips:
-  decode  OpenCV decoding (resampled to 25 fps) alone: the ceiling of any pipeline;
-  ours    the whole ``autalk preprocess`` work per clip: decode, detect-then-track, align, MFCC, QC, clip file;
-  naive   the paper authors' approach: dlib detection with upsampling 1 on every frame + 68 landmarks,
-          similarity warp to the 224 template, resize to 128, one JPEG per frame.
-Jitter: frame-to-frame motion of the nose tip (landmark 30) in the 128 px aligned crop (std of the per-frame
-displacement; the alignment should hold it still), and, on the demo corpus, the mean landmark error against
-the synthesiser's ground truth (in video pixels).
+Passes over the same clips:
+  decode   OpenCV decoding (resampled to 25 fps) alone;
+  floor    decoding plus one dlib 68-point fit per frame from a fixed box, nothing else: the least any
+           pipeline that fits dlib landmarks on every frame can cost;
+  ours     the whole ``autalk preprocess`` work per clip: decode, detect-then-track, align, MFCC, QC, clip file
+           (default settings, and again with landmark smoothing off);
+  naive    the paper authors' approach: dlib detection with upsampling 1 on every frame + 68 landmarks,
+           similarity warp to the 224 template, resize to 128, one JPEG per frame;
+  ours xN  our stage's worker processes as ``--threads N`` runs them, against decoding in N processes.
+Alignment jitter, on the demo corpus: how far the true upper face (the synthesiser's ground-truth nose and eye
+points, mapped through each frame's crop transform) moves inside a 128 px crop from one frame to the next (mean
+px); it is zero for a perfectly steady crop. Nose jitter: the std of the stored nose-tip landmark's
+frame-to-frame displacement in the 128 px crop (needs no ground truth; it also counts the fits' own noise,
+which smoothing the crop does not remove). Error: mean landmark distance to the ground truth (video px).
 
 Clips: the demo corpus under --workspace (resources/demo/manifest.parquet, built by the workflow), else
 talking-head-free test videos made here from a packaged photo.
@@ -18,6 +24,7 @@ talking-head-free test videos made here from a packaged photo.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -37,6 +44,7 @@ from autalk.preprocess.template import template_points
 from autalk.preprocess.video import VideoReader
 
 NOSE = 30
+UPPER_FACE = slice(27, 48)     # nose and eyes: points speech does not move
 
 
 def demo_clips(workspace: Path, n: int) -> list[ClipJob]:
@@ -78,6 +86,21 @@ def decode_only(jobs: list[ClipJob], fps: int) -> int:
     return frames
 
 
+def decode_and_fit(jobs: list[ClipJob], fps: int) -> int:
+    """Decoding plus one landmark fit per frame, from the box of a detection on each clip's first frame."""
+    models = load_models()
+    frames = 0
+    for job in jobs:
+        box = None
+        for frame in VideoReader(job.video_path, job.fps).frames(fps):
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            if box is None:
+                box = max(models.detector(gray, 0), key=lambda r: r.area())
+            models.predictor(gray, box)
+            frames += 1
+    return frames
+
+
 def ours(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path) -> dict[str, dict]:
     from autalk.data.clips import load_clip
 
@@ -87,23 +110,47 @@ def ours(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path) -> dict[str, dic
         row = preprocess_clip(ClipJob(**{**job.__dict__, "output": target}), cfg, load_models())
         if row["status"] == "kept":
             clip = load_clip(target)
-            results[job.utt_id] = {"crop": clip.landmarks, "raw": clip.landmarks_raw}
+            scale = 128 / cfg.faces.crop_size
+            results[job.utt_id] = {"crop": clip.landmarks, "raw": clip.landmarks_raw, "tf": clip.transforms * scale}
     return results
 
 
-def ours_parallel(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path, processes: int) -> float:
-    """Steady-state seconds for the same clips across worker processes as the stage runs them (``--threads``);
-    worker start-up (imports, model loading: once per speaker job) is excluded."""
+def _warm_worker(cfg: PreprocessConfig) -> None:
+    """The stage's worker set-up, plus the one-off costs a long-running worker has long paid (librosa's first
+    MFCC), so that the timed pass measures steady state whichever worker takes which clip."""
+    from autalk.preprocess import speaker
+
+    speaker._init_worker(cfg)
+    mfcc(np.zeros(16000, np.float32), cfg.mfcc)
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _decode_one(job: ClipJob) -> int:
+    return decode_only([job], PreprocessConfig().fps)
+
+
+def parallel(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path, processes: int) -> tuple[float, float]:
+    """Steady-state seconds for the same clips in ``processes`` worker processes: our stage as ``--threads``
+    runs it, and decoding alone. Worker start-up (imports, model loading: once per speaker job) is excluded."""
     import multiprocessing
 
     from autalk.preprocess import speaker
 
     jobs = [ClipJob(**{**job.__dict__, "output": out / f"{job.utt_id}.npz"}) for job in jobs]
-    with multiprocessing.get_context("spawn").Pool(processes, speaker._init_worker, (cfg,)) as pool:
-        pool.map(speaker._run, jobs[:processes], chunksize=1)          # warm every worker
+    with multiprocessing.get_context("spawn").Pool(processes, _warm_worker, (cfg,)) as pool:
+        ready: set[int] = set()
+        while len(ready) < processes:      # until every worker has finished its set-up and taken a task
+            ready.update(pool.map(_pid_after, [0.2] * processes, chunksize=1))
+        start = time.perf_counter()
+        pool.map(_decode_one, jobs, chunksize=1)
+        t_decode = time.perf_counter() - start
         start = time.perf_counter()
         pool.map(speaker._run, jobs, chunksize=1)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, t_decode
 
 
 def naive(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path) -> dict[str, dict]:
@@ -112,7 +159,7 @@ def naive(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path) -> dict[str, di
     points = np.asarray(cfg.faces.align_points)
     results = {}
     for job in jobs:
-        crops, raws = [], []
+        crops, raws, transforms = [], [], []
         for index, frame in enumerate(VideoReader(job.video_path, job.fps).frames(cfg.fps)):
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             rects = models.detector(gray, 1)
@@ -126,7 +173,8 @@ def naive(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path) -> dict[str, di
             cv2.imwrite(str(out / f"{job.utt_id}_{index:04d}.jpg"), crop)
             crops.append(apply_transform(matrix, landmarks) * 128 / 224)
             raws.append(landmarks)
-        results[job.utt_id] = {"crop": np.array(crops), "raw": np.array(raws)}
+            transforms.append(matrix * 128 / 224)
+        results[job.utt_id] = {"crop": np.array(crops), "raw": np.array(raws), "tf": np.array(transforms)}
     return results
 
 
@@ -136,17 +184,34 @@ def nose_jitter(results: dict[str, dict], crop_size: int) -> float:
     return float(np.linalg.norm(np.concatenate(steps), axis=1).std()) if steps else float("nan")
 
 
-def truth_error(results: dict[str, dict], workspace: Path) -> float:
+def ground_truth(workspace: Path) -> dict[str, np.ndarray]:
+    """The demo synthesiser's landmarks per clip, (T, 68, 2) in video pixels; empty for other clips."""
     path = workspace / "resources/demo/raw/ground_truth/landmarks.parquet"
     if not path.is_file():
-        return float("nan")
-    truth = pd.read_parquet(path)
-    errors = []
+        return {}
+    truth = pd.read_parquet(path).sort_values(["utt_id", "frame"])
+    return {utt_id: np.stack([rows[[f"x{i}" for i in range(68)]].to_numpy(),
+                              rows[[f"y{i}" for i in range(68)]].to_numpy()], -1)
+            for utt_id, rows in truth.groupby("utt_id")}
+
+
+def _with_truth(results: dict[str, dict], truth: dict[str, np.ndarray]):
     for utt_id, r in results.items():
-        gt = truth[truth["utt_id"] == utt_id].sort_values("frame")
-        gt = np.stack([gt[[f"x{i}" for i in range(68)]].to_numpy(), gt[[f"y{i}" for i in range(68)]].to_numpy()], -1)
-        if gt.shape == r["raw"].shape:
-            errors.append(np.linalg.norm(r["raw"] - gt, axis=2).mean())
+        if utt_id in truth and truth[utt_id].shape == r["raw"].shape:
+            yield r, truth[utt_id]
+
+
+def alignment_jitter(results: dict[str, dict], truth: dict[str, np.ndarray]) -> float:
+    """Mean frame-to-frame motion (px in a 128 px crop) of the true nose and eye points inside the crop."""
+    steps = []
+    for r, gt in _with_truth(results, truth):
+        upper = np.einsum("tij,tkj->tki", r["tf"][:, :, :2], gt[:, UPPER_FACE]) + r["tf"][:, None, :, 2]
+        steps.append(np.linalg.norm(np.diff(upper, axis=0), axis=2).mean())
+    return float(np.mean(steps)) if steps else float("nan")
+
+
+def truth_error(results: dict[str, dict], truth: dict[str, np.ndarray]) -> float:
+    errors = [np.linalg.norm(r["raw"] - gt, axis=2).mean() for r, gt in _with_truth(results, truth)]
     return float(np.mean(errors)) if errors else float("nan")
 
 
@@ -163,34 +228,47 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     cfg = PreprocessConfig()                          # the paper's settings: 128 px crops
+    unsmoothed = dataclasses.replace(cfg, faces=dataclasses.replace(cfg.faces, smoothing=0))
+    processes = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if (args.workspace / "resources/demo/manifest.parquet").is_file():
             jobs, source = demo_clips(args.workspace, args.clips), f"demo corpus in {args.workspace}"
         else:
-            jobs, source = own_clips(tmp, args.clips), "own test videos (no demo manifest found)"
+            jobs, source = own_clips(tmp, args.clips), "own test videos (no demo manifest found; no ground truth)"
         load_models()
         mfcc(np.zeros(16000, np.float32), cfg.mfcc)   # one-off imports, outside the timings
         decode_only(jobs[:1], cfg.fps)
-        (tmp / "ours").mkdir()
-        (tmp / "naive").mkdir()
+        for name in ("ours", "ours0", "naive"):
+            (tmp / name).mkdir()
         n_frames, t_decode = timed(decode_only, jobs, cfg.fps)
+        _, t_floor = timed(decode_and_fit, jobs, cfg.fps)
         ours_res, t_ours = timed(ours, jobs, cfg, tmp / "ours")
+        ours0_res, t_ours0 = timed(ours, jobs, unsmoothed, tmp / "ours0")
         naive_res, t_naive = timed(naive, jobs, cfg, tmp / "naive")
-        processes = os.cpu_count() or 1
-        t_parallel = ours_parallel(jobs, cfg, tmp / "ours", processes)
-    fps_decode, fps_ours, fps_naive = n_frames / t_decode, n_frames / t_ours, n_frames / t_naive
+        t_parallel, t_decode_parallel = parallel(jobs, cfg, tmp / "ours", processes)
+    truth = ground_truth(args.workspace)
     print(f"clips: {len(jobs)} ({source}), {n_frames} frames at 25 fps; one process, cv2 threads 1; "
           f"{os.cpu_count()} CPUs")
-    print(f"{'approach':<10}{'frames/s':>10}{'nose jitter px':>16}{'error vs truth px':>19}")
-    print(f"{'decode':<10}{fps_decode:>10.0f}{'':>16}{'':>19}")
-    print(f"{'ours':<10}{fps_ours:>10.0f}{nose_jitter(ours_res, cfg.faces.crop_size):>16.3f}"
-          f"{truth_error(ours_res, args.workspace):>19.3f}")
-    print(f"{f'ours x{processes}':<10}{n_frames / t_parallel:>10.0f}   ({processes} processes, as --threads {processes})")
-    print(f"{'naive':<10}{fps_naive:>10.1f}{nose_jitter(naive_res, 128):>16.3f}"
-          f"{truth_error(naive_res, args.workspace):>19.3f}")
-    print(f"ours / naive = {fps_ours / fps_naive:.1f}x (goal >= 10x); ours / decode = {fps_ours / fps_decode:.2f}x, "
-          f"with {processes} processes {n_frames / t_parallel / fps_decode:.2f}x (goal >= 0.5x); "
+    print(f"{'approach':<22}{'frames/s':>10}{'x decode':>10}{'align jitter px':>17}{'nose jitter px':>16}"
+          f"{'error px':>10}")
+
+    def row(name, seconds, decode_seconds=t_decode, results=None, crop_size=128):
+        figures = ""
+        if results is not None:
+            figures = (f"{alignment_jitter(results, truth):>17.3f}{nose_jitter(results, crop_size):>16.3f}"
+                       f"{truth_error(results, truth):>10.3f}")
+        print(f"{name:<22}{n_frames / seconds:>10.1f}{decode_seconds / seconds:>10.2f}{figures}")
+
+    row("decode", t_decode)
+    row("floor (decode + fit)", t_floor)
+    row("ours", t_ours, results=ours_res, crop_size=cfg.faces.crop_size)
+    row("ours, smoothing 0", t_ours0, results=ours0_res, crop_size=cfg.faces.crop_size)
+    row("naive", t_naive, results=naive_res)
+    row(f"decode x{processes}", t_decode_parallel)
+    row(f"ours x{processes}", t_parallel, decode_seconds=t_decode_parallel)
+    print(f"ours / naive = {t_naive / t_ours:.1f}x (goal >= 10x); ours / decode = {t_decode / t_ours:.2f}x "
+          f"(goal >= 0.5x; the floor of a per-frame dlib fit is {t_decode / t_floor:.2f}x); "
           f"kept {len(ours_res)} of {len(jobs)} clips")
 
 

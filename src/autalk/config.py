@@ -117,7 +117,8 @@ class FaceConfig:
     border_value: int = _f(127, "grey level of the border where the warp leaves the frame", minimum=0, maximum=255)
     align_points: list[int] = _f(list(range(27, 48)) + [48],
                                  "0-based landmark indices used for the similarity fit (28..48 + a mouth corner)")
-    smoothing: int = _f(0, "temporal smoothing window for landmarks (frames; 0: off)", minimum=0)
+    smoothing: int = _f(3, "frames in the centred moving average of the landmarks that place the crop (0 or 1: off); "
+                           "the stored landmarks stay per-frame fits", minimum=0)
     mouth_box: bool = _f(False, "also store a mouth-region box per frame")
 
 

@@ -60,26 +60,57 @@ def _procrustes_mean(shapes: list[np.ndarray], iterations: int = 50) -> np.ndarr
     return mean
 
 
-def _photo_landmarks() -> list[tuple[np.ndarray, int]]:
-    """(landmarks, image width) of each packaged photograph, found with dlib."""
+def _photos() -> list[np.ndarray]:
+    """The packaged face photographs (RGB): the astronaut cropped to head and shoulders, Grace Hopper."""
     import cv2
-    import dlib
     import matplotlib
     import skimage.data
-
-    from autalk.preprocess.dlib_models import load_models
 
     astronaut = np.ascontiguousarray(skimage.data.astronaut()[0:300, 60:380])
     hopper = cv2.cvtColor(cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")),
                           cv2.COLOR_BGR2RGB)
+    return [astronaut, hopper]
+
+
+def _best_face(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(box (left, top, right, bottom), landmarks) of the highest-scoring face dlib finds with upsampling 1."""
+    from autalk.preprocess.dlib_models import load_models
+
     models = load_models()
-    out = []
-    for image in (astronaut, hopper):
-        boxes, scores, _ = models.detector.run(image, 1, 0.0)
-        box = boxes[int(np.argmax(scores))]
-        shape = models.predictor(image, dlib.rectangle(box.left(), box.top(), box.right(), box.bottom()))
-        out.append((np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64), image.shape[1]))
-    return out
+    boxes, scores, _ = models.detector.run(image, 1, 0.0)
+    if not boxes:
+        return None
+    box = boxes[int(np.argmax(scores))]
+    shape = models.predictor(image, box)
+    return (np.array([box.left(), box.top(), box.right(), box.bottom()], dtype=np.float64),
+            np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
+
+
+def _photo_landmarks() -> list[tuple[np.ndarray, int]]:
+    """(landmarks, image width) of each packaged photograph, found with dlib."""
+    return [(_best_face(image)[1], image.shape[1]) for image in _photos()]
+
+
+def measure_track_box(scales: np.ndarray = np.linspace(0.5, 1.6, 12)) -> np.ndarray:
+    """Where dlib's detector box sits relative to the bounding box of its landmarks (``faces.TRACK_BOX``):
+    centre offset (x, y) and size (w, h) in fractions of the landmark box, averaged over the packaged
+    photographs at ``scales``, each also mirrored."""
+    import cv2
+
+    relations = []
+    for photo in _photos():
+        for scale in scales:
+            resized = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            for image in (resized, np.ascontiguousarray(resized[:, ::-1])):
+                found = _best_face(image)
+                if found is None:
+                    continue
+                box, landmarks = found
+                lo, hi = landmarks.min(0), landmarks.max(0)
+                size = hi - lo
+                relations.append(np.concatenate([((box[:2] + box[2:]) / 2 - (lo + hi) / 2) / size,
+                                                 (box[2:] - box[:2]) / size]))
+    return np.mean(relations, axis=0)
 
 
 def derive_template() -> np.ndarray:
