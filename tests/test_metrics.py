@@ -99,6 +99,10 @@ def test_au_counts_and_pooled_scores():
     assert counts.tolist() == [[1, 1, 0, 1], [1, 0, 1, 1]]    # tp, fp, fn, tn per AU
     f1, acc = pooled_scores(counts)
     assert f1 == pytest.approx((2 / 3 + 2 / 3) / 2) and acc == pytest.approx(4 / 6)
+    # an AU that never occurs has no F1: with or without a stray detection, the macro mean leaves it out
+    for stray in ([0, 1, 0, 5], [0, 0, 0, 6]):
+        assert pooled_scores(np.vstack([counts, stray]))[0] == pytest.approx(f1)
+    assert np.isnan(pooled_scores(np.array([[0, 2, 0, 4]]))[0])
 
 
 def test_offset_search_finds_a_known_shift():

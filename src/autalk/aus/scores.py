@@ -5,6 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def f1_score(tp: float, fp: float, fn: float) -> float:
+    """F1 of presence decisions; NaN where the AU never occurs (tp + fn = 0). There is then nothing to find,
+    and one stray detection would swing any finite convention between 1 and 0, and a macro mean with it:
+    macro scores average over the AUs that occur (``macro_mean``)."""
+    return 2 * tp / (2 * tp + fp + fn) if tp + fn else float("nan")
+
+
+def macro_mean(values) -> float:
+    """Mean over the defined (non-NaN) per-AU values; NaN when none is defined."""
+    values = np.asarray(values, np.float64)
+    return float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("nan")
+
+
 def presence_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """F1, accuracy, precision and recall of binary presence (1-D arrays of 0/1)."""
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
@@ -13,7 +26,7 @@ def presence_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     fn = float((~pred & truth).sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0  # nothing to find and nothing claimed: perfect
+    f1 = f1_score(tp, fp, fn)
     return {"f1": f1, "accuracy": float((pred == truth).mean()) if len(pred) else float("nan"),
             "precision": precision, "recall": recall}
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from autalk.aus.scores import pearson, presence_scores
+from autalk.aus.scores import macro_mean, pearson, presence_scores
 from autalk.aus.training import SEED, EarlyStopping, LabelledClip, labelled_splits, save_checkpoint, write_csv
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip
@@ -110,7 +110,9 @@ def predict(model: AUClassifier, clips: list[LabelledClip], device: torch.device
 
 
 def macro_f1(logits: np.ndarray, presence: np.ndarray) -> float:
-    return float(np.mean([presence_scores(logits[:, k] > 0, presence[:, k])["f1"] for k in range(presence.shape[1])]))
+    """Macro F1 over the AUs that occur; 0 where none does (no basis to prefer one epoch)."""
+    score = macro_mean([presence_scores(logits[:, k] > 0, presence[:, k])["f1"] for k in range(presence.shape[1])])
+    return 0.0 if np.isnan(score) else score
 
 
 def classifier_metrics(units: list[str], logits: np.ndarray, intensity: np.ndarray, truth: Labels,

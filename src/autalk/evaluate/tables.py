@@ -3,9 +3,10 @@
 ``{dataset}_metrics.csv``: one row per system (the full model, each ablation variant, then the references
 ``static`` and ``real``). PSNR is the mean over clips of each clip's PSNR over its non-identical frames; a system
 whose every frame equals the real one (``real``) gets inf, and ``psnr_identical_frames`` counts the frames left
-out. AU F1 (macro over AUs) and accuracy pool every frame's decision. ``sync_abs_offset`` is the mean absolute
-offset (frames) found by the sync expert, ``sync_confidence`` its mean confidence, ``sync_distance`` the mean
-minimum distance; LSE-D/LSE-C appear only when the official SyncNet was used.
+out. AU F1 (macro over the AUs that occur in the labels: F1 is undefined for the others) and accuracy pool
+every frame's decision. ``sync_abs_offset`` is the mean absolute offset (frames) found by the sync expert,
+``sync_confidence`` its mean confidence, ``sync_distance`` the mean minimum distance; LSE-D/LSE-C appear only
+when the official SyncNet was used.
 
 ``{dataset}_ablation.csv``: every other system's difference from the full model, per metric.
 ``{dataset}_paper_tables.md``: our rows in the published GRID table's columns beside the peers' figures, which

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from autalk.aus.scores import f1_score, macro_mean
+
 COUNTS = ("tp", "fp", "fn", "tn")
 
 
@@ -32,12 +34,9 @@ def confusion_counts(predicted: np.ndarray, labels: np.ndarray, valid: np.ndarra
 
 
 def pooled_scores(counts: np.ndarray) -> tuple[float, float]:
-    """(macro F1 over AUs, accuracy over every AU decision) of pooled counts (K, 4).
-
-    An AU never present and never predicted has F1 1 (nothing to find, nothing claimed)."""
+    """(macro F1 over the AUs that occur, accuracy over every AU decision) of pooled counts (K, 4)."""
     counts = np.asarray(counts, np.float64)
     tp, fp, fn, tn = counts.T
-    denom = 2 * tp + fp + fn
-    f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 1.0)
     total = counts.sum()
-    return float(f1.mean()), float((tp + tn).sum() / total) if total else float("nan")
+    return (macro_mean([f1_score(*c[:3]) for c in counts]),
+            float((tp + tn).sum() / total) if total else float("nan"))
