@@ -4,6 +4,7 @@ NaN losses and impossible configs stop training with a message."""
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pandas as pd
@@ -57,7 +58,8 @@ def test_each_variant_trains_checkpoints_and_exports(corpus, name):
 
 
 def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
-    cfg = tiny_config({"training": {"epochs": 2, "max_steps": 5, "checkpoint_every": 2}},  # crosses an epoch
+    cfg = tiny_config({"training": {"epochs": 2, "max_steps": 5, "checkpoint_every": 2,   # crosses an epoch
+                                    "lr_schedule": "cosine"}},
                       {"model": {"au_input": "ground_truth", "dropout": 0.3}})
     whole = with_run(corpus, "whole")
     train(cfg, whole)
@@ -87,6 +89,9 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
     for key, value in ca["discriminator"].items():
         assert torch.equal(value, cb["discriminator"][key]), key
     assert ca["opt_g"]["state"][0]["exp_avg_sq"].equal(cb["opt_g"]["state"][0]["exp_avg_sq"])
+    # the fifth and last step ran at the cosine schedule's rate for step index 4 of 5, for both networks
+    for opt, base in (("opt_g", cfg.training.lr_g), ("opt_d", cfg.training.lr_d)):
+        assert cb[opt]["param_groups"][0]["lr"] == pytest.approx(base * 0.5 * (1 + math.cos(math.pi * 4 / 5)))
     assert ca["data_position"] == cb["data_position"]
     pd.testing.assert_frame_equal(pd.read_csv(whole.run_dir / "losses.csv").drop(columns="step_s"),
                                   pd.read_csv(broken.run_dir / "losses.csv").drop(columns="step_s"))

@@ -213,6 +213,9 @@ class TrainingConfig:
     lr_g: float = _f(2e-4, "generator Adam learning rate", exclusiveMinimum=0)
     lr_d: float = _f(1e-3, "discriminator Adam learning rate", exclusiveMinimum=0)
     betas: list[float] = _f([0.5, 0.999], "Adam betas")
+    lr_schedule: Literal["constant", "cosine"] = _f("constant", "learning rates held (the reference) or decayed "
+                                                    "to zero over the run along a half cosine (a short run ends "
+                                                    "settled instead of mid-step)")
     weight_l1: float = _f(1.0, "L1 reconstruction loss weight", minimum=0)
     weight_au: float = _f(0.1, "AU-classifier loss weight", minimum=0)
     weight_gan: float = _f(0.002, "frame GAN loss weight", minimum=0)

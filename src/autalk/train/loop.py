@@ -52,6 +52,13 @@ log = logging.getLogger(__name__)
 RESUMABLE_CHANGES = {"epochs", "max_steps", "checkpoint_every", "num_workers", "device", "cache_mb"}
 
 
+def scheduled_lr(base: float, step: int, total_steps: int, schedule: str) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total_steps``."""
+    if schedule == "constant":
+        return base
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
 class TrainingDiverged(AutalkError):
     """A loss became NaN or infinite; the message names the step and the term."""
 
@@ -318,6 +325,9 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     for batch in loader:
         batch = to_device(batch, device, cuda)
         real = batch["frames"]
+        for opt, base in ((opt_g, tc.lr_g), (opt_d, tc.lr_d)):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"] = scheduled_lr(base, step, total_steps, tc.lr_schedule)
 
         # generator step: reconstruction + AU + adversarial
         with autocast:
