@@ -97,6 +97,8 @@ def measure_track_box(scales: np.ndarray = np.linspace(0.5, 1.6, 12)) -> np.ndar
     photographs at ``scales``, each also mirrored."""
     import cv2
 
+    from autalk.preprocess.faces import _landmark_box
+
     relations = []
     for photo in _photos():
         for scale in scales:
@@ -106,10 +108,9 @@ def measure_track_box(scales: np.ndarray = np.linspace(0.5, 1.6, 12)) -> np.ndar
                 if found is None:
                     continue
                 box, landmarks = found
-                lo, hi = landmarks.min(0), landmarks.max(0)
-                size = hi - lo
-                relations.append(np.concatenate([((box[:2] + box[2:]) / 2 - (lo + hi) / 2) / size,
-                                                 (box[2:] - box[:2]) / size]))
+                cx, cy, w, h = _landmark_box(landmarks)
+                relations.append(np.concatenate([((box[:2] + box[2:]) / 2 - [cx, cy]) / [w, h],
+                                                 (box[2:] - box[:2]) / [w, h]]))
     return np.mean(relations, axis=0)
 
 
