@@ -3,7 +3,7 @@ the AU classifier and the audio-to-AU networks."""
 
 import argparse
 
-from autalk.commands import add_config_args, dataset_config
+from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
 
 
 def _label(args: argparse.Namespace) -> None:
@@ -45,19 +45,17 @@ def _audio2au(args: argparse.Namespace) -> None:
 def _training_args(p: argparse.ArgumentParser) -> None:
     add_config_args(p)
     p.add_argument("--labels", required=True, help="AU label table (au_labels.parquet)")
-    p.add_argument("--qc", required=True, help="QC table (qc.parquet): kept clips and their splits")
-    p.add_argument("--clips-root", required=True, help="directory of the clip files (clips/{speaker}/{utt_id}.npz)")
+    add_clip_args(p)
     p.add_argument("--model", required=True, help="checkpoint to write (.pt)")
     p.add_argument("--metrics", required=True, help="test-speaker metrics to write (.csv)")
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    add_device_arg(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("label-aus", help="AU intensity/presence per frame of every kept clip (aus.backend)")
     add_config_args(p)
-    p.add_argument("--qc", required=True, help="QC table (qc.parquet)")
+    add_clip_args(p)
     p.add_argument("--landmarks", required=True, help="landmarks table (landmarks.parquet; backend landmarks)")
-    p.add_argument("--clips-root", required=True, help="directory of the clip files")
     p.add_argument("--pyfeat-raw", help="py-feat's raw output from the detect_aus_pyfeat rule (backend pyfeat)")
     p.add_argument("--output", required=True, help="AU label table to write (.parquet)")
     p.set_defaults(func=_label)

@@ -4,18 +4,17 @@ ablation / paper tables, and the evaluation figures of the report."""
 import argparse
 from pathlib import Path
 
-from autalk.commands import add_config_args, dataset_config
+from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
 from autalk.devices import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-sync-expert", help="train the audio-visual sync expert used as a metric")
     add_config_args(p)
-    p.add_argument("--qc", required=True, type=Path, help="QC table listing the kept clips")
-    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    add_clip_args(p)
     p.add_argument("--model", required=True, type=Path, help="sync expert checkpoint to write")
     p.add_argument("--metrics", required=True, type=Path, help="per-epoch training/validation metrics CSV")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_arg(p)
     p.set_defaults(func=_train_sync_expert)
 
     p = sub.add_parser("evaluate", help="per-clip metrics of one system's rendered test clips")
@@ -23,13 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--system", required=True, help="variant name, or static / real")
     p.add_argument("--generated", required=True, type=Path, help="directory of the system's rendered clips")
     p.add_argument("--labels", required=True, type=Path, help="AU label table")
-    p.add_argument("--qc", required=True, type=Path, help="QC table listing the kept test clips")
-    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    add_clip_args(p)
     p.add_argument("--au-classifier", required=True, type=Path, help="frozen AU classifier checkpoint")
     p.add_argument("--sync-expert", required=True, type=Path, help="sync expert checkpoint")
     p.add_argument("--output", required=True, type=Path, help="per-clip metrics CSV to write")
     p.add_argument("--traces", type=Path, help="per-clip AU intensities and sync curves (.npz) for the figures")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_arg(p)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("metric-tables", help="metric, ablation and paper tables from per-clip metrics")

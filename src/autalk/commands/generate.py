@@ -4,7 +4,7 @@ variant, or the ``static`` / ``real`` reference); ``generate`` animates a user's
 import argparse
 from pathlib import Path
 
-from autalk.commands import add_config_args, dataset_config
+from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
 from autalk.devices import resolve_device
 
 
@@ -17,12 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--system", required=True, help="variant name, or 'static' / 'real'")
     p.add_argument("--model", type=Path, help="generator checkpoint of the variant (not for static/real)")
     p.add_argument("--labels", type=Path, help="AU label table (needed by a ground-truth-AU variant)")
-    p.add_argument("--qc", required=True, type=Path, help="QC table listing the kept test clips")
-    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    add_clip_args(p)
     p.add_argument("--manifest", required=True, type=Path, help="manifest (where each clip's audio is)")
     p.add_argument("--out-dir", required=True, type=Path, help="directory of the rendered clips")
     p.add_argument("--samples-dir", type=Path, help="directory of real | generated videos of a few clips")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_arg(p)
     p.set_defaults(func=_generate_clips)
 
     p = sub.add_parser("generate", help="animate a face photo with a speech recording",
@@ -37,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--au-scale", type=float, default=1.0,
                    help="multiply the predicted AU drive: >1 exaggerates articulation, <1 damps it (default 1)")
     p.add_argument("--save-aus", type=Path, help="also write the predicted AU intensities per frame as CSV")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_arg(p)
     p.set_defaults(func=_generate)
 
 

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from autalk.commands import add_config_args, dataset_config
+from autalk.commands import add_clip_args, add_config_args, dataset_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,8 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     p.add_argument("--variant", default="full", help="ablation variant from the dataset's `variants`")
     p.add_argument("--labels", required=True, type=Path, help="AU label table (au_labels.parquet)")
-    p.add_argument("--qc", required=True, type=Path, help="QC table (qc.parquet) listing the kept clips")
-    p.add_argument("--clips-root", required=True, type=Path, help="directory of the clip files")
+    add_clip_args(p)
     p.add_argument("--au-classifier", required=True, type=Path, help="frozen AU classifier checkpoint (AU loss)")
     p.add_argument("--audio2au", required=True, type=Path, help="pre-trained audio-to-AU checkpoint (AU features)")
     p.add_argument("--run-dir", required=True, type=Path, help="checkpoints, logs and figures of this run")
