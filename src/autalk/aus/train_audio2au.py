@@ -19,12 +19,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from autalk.atomic import atomic_file
 from autalk.aus.scores import pearson, presence_scores
 from autalk.aus.training import (
     SEED,
     EarlyStopping,
     LabelledClip,
-    atomic_write,
     labelled_splits,
     save_checkpoint,
     write_csv,
@@ -150,7 +150,8 @@ def plot_trajectories(units: list[str], preds: list[np.ndarray], seqs: list[Sequ
     axes[0, -1].legend(loc="upper right", fontsize=7)
     fig.suptitle("Audio-to-AU predictions on unseen test speakers", fontsize=10)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -172,7 +173,7 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
     set_normalisation(model, data["train"])
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    stopper = EarlyStopping(cfg.patience)
+    stopper = EarlyStopping(cfg.patience, "val loss", higher_is_better=False)
     train = data["train"]
     log.info("audio-to-AU on %s: %d networks x %d parameters, %d train clips, windows %dx%d, features %d", dev,
              len(units), sum(p.numel() for p in model.nets[0].parameters()), len(train), n_mfcc, window,
@@ -194,18 +195,10 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
             opt.step()
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-        if data["val"]:
-            loss_val = val_loss(model, data["val"], dev)
-            score = -loss_val
-            log.info("epoch %d: train loss %.4f, val loss %.4f", epoch + 1, np.mean(losses), loss_val)
-        else:
-            score = float(epoch)  # no val speakers: the last epoch is kept
-            log.info("epoch %d: train loss %.4f (no val speakers)", epoch + 1, np.mean(losses))
-        if stopper.step(score, epoch, model):
-            log.info("early stop: val loss has not improved for %d epochs", cfg.patience)
+        val = val_loss(model, data["val"], dev) if data["val"] else None
+        if stopper.end_epoch(epoch, float(np.mean(losses)), val, model):
             break
-    model.load_state_dict(stopper.state)
-    log.info("kept epoch %d", stopper.best_epoch + 1)
+    stopper.restore(model)
 
     preds = predict_clips(model, data["test"], dev)
     train_mean = model.target_mean.cpu().numpy()
@@ -213,7 +206,7 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
     config = {"aus": dataclasses.asdict(ds.aus), "audio2au": dataclasses.asdict(cfg),
               "mfcc": dataclasses.asdict(ds.preprocess.mfcc), "au_feature_dim": ds.model.au_feature_dim}
     extra = {"best_epoch": stopper.best_epoch + 1,
-             "val_loss": float(-stopper.best) if data["val"] else None}
+             "val_loss": stopper.best_value}
     save_checkpoint(audio2au_checkpoint(model, config, extra), model_path)
     write_csv(metrics, metrics_path)
     if plot_path is not None:

@@ -150,7 +150,7 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
     model = AUClassifier(units).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    stopper = EarlyStopping(cfg.patience)
+    stopper = EarlyStopping(cfg.patience, "val macro-F1", higher_is_better=True)
     log.info("AU classifier on %s: %d parameters, %d train clips", dev, sum(p.numel() for p in model.parameters()),
              len(train))
     for epoch in range(cfg.epochs):
@@ -181,24 +181,19 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
         bar.close()
         sched.step()
+        val = None
         if splits["val"]:
             logits, _, truth = predict(model, splits["val"], dev, cfg.batch_size, cfg.frames_per_clip, "val")
-            score = macro_f1(logits, truth.presence)
-            log.info("epoch %d: train loss %.4f, val macro-F1 %.3f", epoch + 1, np.mean(losses), score)
-        else:
-            score = float(epoch)  # no val speakers: the last epoch is kept
-            log.info("epoch %d: train loss %.4f (no val speakers)", epoch + 1, np.mean(losses))
-        if stopper.step(score, epoch, model):
-            log.info("early stop: val macro-F1 has not improved for %d epochs", cfg.patience)
+            val = macro_f1(logits, truth.presence)
+        if stopper.end_epoch(epoch, float(np.mean(losses)), val, model):
             break
-    model.load_state_dict(stopper.state)
-    log.info("kept epoch %d", stopper.best_epoch + 1)
+    stopper.restore(model)
 
     logits, intensity, truth = predict(model, splits["test"], dev, cfg.batch_size, 0, "test")
     metrics = classifier_metrics(units, logits, intensity, truth, rate)
     config = {"aus": dataclasses.asdict(ds.aus), "au_classifier": dataclasses.asdict(cfg)}
     extra = {"crop_size": crop_size, "best_epoch": stopper.best_epoch + 1,
-             "val_macro_f1": float(stopper.best) if splits["val"] else None,
+             "val_macro_f1": stopper.best_value,
              "train_presence_rate": rate.tolist()}
     save_checkpoint(au_classifier_checkpoint(model, config, extra), model_path)
     write_csv(metrics, metrics_path)

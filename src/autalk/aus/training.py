@@ -48,30 +48,42 @@ def labelled_splits(labels_path: str | Path, qc_path: str | Path, clips_root: st
 
 
 class EarlyStopping:
-    """Keeps the best state (by a score where higher is better) and says when patience has run out."""
+    """Keeps the best state by the val speakers' ``measure`` and says when patience has run out; without val
+    speakers (``val`` None) every epoch counts as better, so the last one is kept."""
 
-    def __init__(self, patience: int):
-        self.patience, self.best, self.best_epoch, self.state, self.bad = patience, -np.inf, -1, None, 0
+    def __init__(self, patience: int, measure: str, higher_is_better: bool):
+        self.patience, self.measure, self.sign = patience, measure, 1.0 if higher_is_better else -1.0
+        self.best, self.best_epoch, self.state, self.bad = -np.inf, -1, None, 0
+        self.best_value: float | None = None      # the kept epoch's val measure, in its own units
 
-    def step(self, score: float, epoch: int, model: torch.nn.Module) -> bool:
-        """Record an epoch's score; True when training should stop."""
+    def end_epoch(self, epoch: int, train_loss: float, val: float | None, model: torch.nn.Module) -> bool:
+        """Log the epoch, keep the model's state if it is the best so far; True when training should stop."""
+        if val is None:
+            log.info("epoch %d: train loss %.4f (no val speakers)", epoch + 1, train_loss)
+            score = float(epoch)
+        else:
+            log.info("epoch %d: train loss %.4f, %s %.4f", epoch + 1, train_loss, self.measure, val)
+            score = self.sign * val
         if score > self.best:
-            self.best, self.best_epoch, self.bad = score, epoch, 0
+            self.best, self.best_epoch, self.bad, self.best_value = score, epoch, 0, val
             self.state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         else:
             self.bad += 1
-        return self.bad >= self.patience
+        if self.bad >= self.patience:
+            log.info("early stop: %s has not improved for %d epochs", self.measure, self.patience)
+            return True
+        return False
 
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename: no half-written output."""
-    with atomic_file(path) as tmp:
-        write(tmp)
+    def restore(self, model: torch.nn.Module) -> None:
+        model.load_state_dict(self.state)
+        log.info("kept epoch %d", self.best_epoch + 1)
 
 
 def save_checkpoint(ckpt: dict, path: str | Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+    with atomic_file(path) as tmp:
+        torch.save(ckpt, tmp)
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> None:
-    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f"))
+    with atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")

@@ -70,11 +70,6 @@ def _segment(windows: ClipWindows, length: int, rng: random.Random) -> tuple[tor
     return windows.video[start:start + length], windows.audio[start:start + length]
 
 
-def _atomic_save(obj, path: Path, writer) -> None:
-    with atomic_file(path) as tmp:
-        writer(obj, tmp)
-
-
 def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path, model_path: str | Path,
                       metrics_path: str | Path, device: str = "auto") -> pd.DataFrame:
     sc, mfcc_cfg = cfg.sync_expert, cfg.preprocess.mfcc
@@ -124,8 +119,10 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
     table = pd.DataFrame(rows)
     table["selected"] = table["epoch"] == best_epoch
     config = {"sync_expert": asdict(sc), "preprocess": asdict(cfg.preprocess)}
-    _atomic_save(sync_expert_checkpoint(expert, config, {"metrics": rows}), Path(model_path), torch.save)
-    _atomic_save(table, Path(metrics_path), lambda t, p: t.to_csv(p, index=False))
+    with atomic_file(model_path) as tmp:
+        torch.save(sync_expert_checkpoint(expert, config, {"metrics": rows}), tmp)
+    with atomic_file(metrics_path) as tmp:
+        table.to_csv(tmp, index=False)
     return table
 
 
