@@ -17,18 +17,21 @@ import yaml
 
 from autalk.acquire.manifest import MANIFEST_COLUMNS, write_manifest
 from autalk.cli import main
-from autalk.config import FaceConfig, MFCCConfig
+from autalk.config import FaceConfig, MFCCConfig, PreprocessConfig
 from autalk.data.clips import load_clip, read_qc
-from autalk.preprocess.audio import mfcc, mfcc_windows
+from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
-from autalk.preprocess.faces import TRACK_BOX, FaceTracker
-from autalk.preprocess.template import TEMPLATE_FILE, derive_template, measure_track_box
+from autalk.preprocess.faces import TRACK_BOX, AlignedFaces, FaceTracker, apply_transform, similarity_transform
+from autalk.preprocess.process import ClipJob, align_clip, preprocess_clip
+from autalk.preprocess.template import TEMPLATE_FILE, derive_template, measure_track_box, template_points
+from autalk.preprocess.video import VideoReader
 
 SR = 16000
 GREY = 110
 FACE = np.ascontiguousarray(cv2.cvtColor(skimage.data.astronaut()[20:290, 60:380], cv2.COLOR_RGB2BGR))
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 PAN_PX = 48.0          # the 30 fps clip pans this far over its 2 s
+GRID_CLIPS = Path(__file__).parent / "data" / "grid"   # four real GRID utterances (README there)
 
 
 # ------------------------------------------------------------------------------------------ media makers
@@ -215,6 +218,52 @@ def test_clip_arrays_and_alignment_accuracy(corpus):
     assert clip.landmarks_raw[:, 30, 0].std() > 2.0
 
 
+@pytest.fixture(scope="module", params=["tracked", "faithful"])
+def grid_clips(request, tmp_path_factory) -> tuple[str, dict[str, dict], dict[str, AlignedFaces]]:
+    """The four real GRID clips preprocessed in one faces mode: QC rows, and each clip's faces aligned again
+    directly (for the detector's statistics)."""
+    cfg = PreprocessConfig()
+    cfg.faces.mode = request.param
+    out = tmp_path_factory.mktemp(f"grid_{request.param}")
+    rows, faces = {}, {}
+    for video in sorted(GRID_CLIPS.glob("*.mpg")):
+        job = ClipJob(video.stem, "grid", "test", str(video), None, 25.0, out / f"{video.stem}.npz")
+        rows[video.stem] = preprocess_clip(job, cfg, load_models())
+        faces[video.stem] = align_clip(VideoReader(video), cfg, load_models())
+    return request.param, rows, faces
+
+
+def test_real_grid_clips_are_kept_with_one_face_per_frame(grid_clips):
+    mode, rows, faces = grid_clips
+    assert len(rows) == 4
+    for utt_id, row in rows.items():
+        assert row["status"] == "kept", (mode, row)
+        assert row["n_frames"] == 75 and row["n_interpolated"] == 0, (mode, row)
+        assert faces[utt_id].stats.multi_face_detections == 0, (mode, utt_id)
+
+
+def test_real_grid_clips_are_aligned_onto_the_authors_template(grid_clips):
+    """The authors' 21 alignment points (28..48) land within 2 px (mean over the clips, 128 px crop) of their
+    template, and each clip within 0.05 px of the best any per-frame similarity could do (the speakers' own face
+    shapes differ from the mean face: 1.4-2.2 px at that optimum, measured)."""
+    mode, rows, faces = grid_clips
+    cfg = FaceConfig()
+    assert cfg.template == "authors" and cfg.align_points == list(range(28, 49))
+    template = template_points(cfg.crop_size, "authors")[28:49]
+    distances = []
+    for utt_id, aligned in faces.items():
+        points = aligned.landmarks[:, 28:49].astype(np.float64)
+        distance = np.linalg.norm(points - template, axis=2).mean()
+        optimum = np.mean([np.linalg.norm(apply_transform(similarity_transform(p, template), p) - template,
+                                          axis=1).mean() for p in points])
+        assert distance < optimum + 0.05, (mode, utt_id, distance, optimum)
+        distances.append(distance)
+        # the authors' tight crop: the jaw (points 0 and 16) spans most of the crop's width (ours: ~0.62)
+        jaw = np.abs(aligned.landmarks[:, 16, 0] - aligned.landmarks[:, 0, 0]).mean() / cfg.crop_size
+        assert 0.75 < jaw < 0.97, (mode, utt_id, jaw)
+    assert np.mean(distances) < 2.0, (mode, distances)
+
+
 def _track(frames: list[np.ndarray], **face_settings) -> tuple[np.ndarray, FaceTracker]:
     tracker = FaceTracker(FaceConfig(**face_settings), load_models())
     found = [tracker.step(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for frame in frames]
@@ -250,10 +299,10 @@ def test_30fps_clip_is_resampled_to_25fps_with_audio_aligned(corpus):
     x = clip.landmarks_raw[:, :, 0].mean(1)
     slope = np.polyfit(np.arange(50), x, 1)[0]
     assert slope == pytest.approx(PAN_PX / 50, rel=0.05)
-    # the sound starts at 1.0 s: MFCC column 100, which opens the window of video frame 25
+    # the sound starts at 1.0 s, MFCC column 100: the middle of the window of video frame 25 (columns 84..118)
     onset = onset_column(clip.mfcc)
     assert abs(onset - 100) <= 3, onset
-    np.testing.assert_array_equal(clip.mfcc_windows[25], clip.mfcc[100:135].T)
+    np.testing.assert_array_equal(clip.mfcc_windows[25], clip.mfcc[84:119].T)
 
 
 def test_tracking_box_placement_is_reproducible_from_the_packaged_photos():
@@ -279,14 +328,70 @@ def test_mfcc_shape_rate_and_onset_timing():
     assert mfcc(signal[: SR // 2], cfg).shape == (50, 12)
 
 
-def test_mfcc_windows_step_and_end_padding():
+def test_mfcc_windows_are_centred_on_their_frame_and_edge_padded():
     features = np.arange(200 * 12, dtype=np.float32).reshape(200, 12)
-    windows = mfcc_windows(features, 50, 35, 4)
+    windows = mfcc_windows(features, 50, MFCCConfig())
     assert windows.shape == (50, 12, 35)
-    np.testing.assert_array_equal(windows[7], features[28:63].T)
-    # the last window needs columns 196..230: 196..199 exist, the rest repeat column 199
-    np.testing.assert_array_equal(windows[49][:, :4], features[196:200].T)
-    assert (windows[49][:, 4:] == features[199][:, None]).all()
+    np.testing.assert_array_equal(windows[7], features[12:47].T)          # frame v: columns [4v - 16, 4v + 19)
+    # frame 0 needs columns -16..18: the first 16 repeat column 0
+    assert (windows[0][:, :16] == features[0][:, None]).all()
+    np.testing.assert_array_equal(windows[0][:, 16:], features[0:19].T)
+    # the last frame needs columns 180..214: 180..199 exist, the rest repeat column 199
+    np.testing.assert_array_equal(windows[49][:, :20], features[180:200].T)
+    assert (windows[49][:, 20:] == features[199][:, None]).all()
+
+
+@pytest.mark.parametrize("width", [35, 28, 25, 20])
+def test_a_tone_burst_sits_at_the_centre_of_the_window_of_the_frame_shown_with_it(width):
+    """A 20 ms tone in silence, in the middle of the display interval of video frame 30 (1200-1240 ms): frame
+    30's window has the burst at its centre column (+-1), whatever the width."""
+    cfg = MFCCConfig(window=width)
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    signal = 1e-4 * rng.standard_normal(t.size)
+    burst = (t >= 1.210) & (t < 1.230)
+    signal[burst] += 0.5 * np.sin(2 * np.pi * 1000 * t[burst])
+    windows = mfcc_windows(mfcc(signal.astype(np.float32), cfg), 50, cfg)
+    change = np.linalg.norm(windows[30] - windows[0][:, :1], axis=0)       # distance from silence per column
+    assert abs(int(np.argmax(change)) - (width - 1) / 2) <= 1, change.round(1)
+    # the frames before and after see it off-centre by one step (4 columns) each way
+    for v, shift in ((29, 4), (31, -4)):
+        change = np.linalg.norm(windows[v] - windows[0][:, :1], axis=0)
+        assert abs(int(np.argmax(change)) - (width - 1) / 2 - shift) <= 1
+
+
+def reference_mfcc(signal: np.ndarray, cfg: MFCCConfig) -> np.ndarray:
+    """The authors' recipe computed independently: python_speech_features' pre-emphasis, framing and magnitude
+    spectrum; triangular mel filters on the Hz axis (HTK mel scale) built here; log; orthonormal DCT-II; lifter;
+    c0 dropped."""
+    import scipy.fftpack
+    from python_speech_features import sigproc
+
+    win, hop = int(cfg.win_ms * cfg.sample_rate / 1000), int(cfg.hop_ms * cfg.sample_rate / 1000)
+    frames = sigproc.framesig(sigproc.preemphasis(signal.astype(np.float64), cfg.preemphasis), win, hop,
+                              winfunc=np.hamming)
+    spectrum = sigproc.magspec(frames, cfg.n_fft)
+    hz = np.linspace(0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    mel = lambda f: 2595 * np.log10(1 + f / 700)                          # noqa: E731
+    edges = 700 * (10 ** (np.linspace(mel(cfg.fmin), mel(cfg.fmax), cfg.n_mels + 2) / 2595) - 1)
+    bank = np.array([np.maximum(0, np.minimum((hz - lo) / (mid - lo), (hi - hz) / (hi - mid)))
+                     for lo, mid, hi in zip(edges, edges[1:], edges[2:])])
+    energies = np.maximum(spectrum @ bank.T, np.finfo(np.float64).eps)
+    cepstra = scipy.fftpack.dct(np.log(energies), type=2, axis=1, norm="ortho")[:, :cfg.n_mfcc]
+    cepstra *= 1 + cfg.lifter / 2 * np.sin(np.pi * np.arange(cfg.n_mfcc) / cfg.lifter)
+    return cepstra[:, 1:]
+
+
+@pytest.mark.parametrize("clip", ["brbk7n", "lwbsza"])
+def test_mfcc_equals_an_independent_computation_of_the_authors_recipe_on_real_speech(clip):
+    cfg = MFCCConfig()
+    signal = load_audio(GRID_CLIPS / f"{clip}.mpg", cfg.sample_rate)
+    ours, reference = mfcc(signal, cfg), reference_mfcc(signal, cfg)
+    n = min(len(ours), len(reference))
+    assert n >= len(ours) - 1 and n > 250                                 # 3 s: 300 columns, the last one padded
+    np.testing.assert_allclose(ours[:n], reference[:n], atol=1e-4, rtol=0)
+    power = mfcc(signal, MFCCConfig(spectrum="power"))                    # the option differs, as it should
+    assert np.abs(power - ours).max() > 1.0
 
 
 # ------------------------------------------------------------------------------------------ demo corpus

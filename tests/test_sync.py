@@ -12,7 +12,7 @@ from autalk.evaluate.sync_training import info_nce, shift_audio
 from autalk.metrics.syncnet_official import OfficialSyncNet, load_official_syncnet, lse, speech_features_mfcc
 from autalk.models.sync_expert import SyncExpert, load_sync_expert, measure_sync, sync_expert_checkpoint
 
-FRAMES, STEP, N_MFCC, S = 5, 4, 12, 64
+FRAMES, STEP, N_MFCC, S, START = 5, 4, 12, 64, -1
 
 
 def talking_clip(rng: np.random.Generator, n_frames: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +34,7 @@ def talking_clip(rng: np.random.Generator, n_frames: int = 60) -> tuple[np.ndarr
 def trained_expert() -> SyncExpert:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    expert = SyncExpert(FRAMES, N_MFCC, STEP)
+    expert = SyncExpert(FRAMES, N_MFCC, STEP, START)
     clips = [talking_clip(rng) for _ in range(12)]
     windows = []
     for frames, mfcc in clips:

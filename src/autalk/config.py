@@ -94,18 +94,24 @@ class MFCCConfig:
     win_ms: float = _f(25.0, "analysis window (Hamming)", minimum=1)
     hop_ms: float = _f(10.0, "hop between MFCC columns", minimum=1)
     n_fft: int = _f(512, "FFT size", minimum=64)
+    spectrum: Literal["magnitude", "power"] = _f("magnitude", "spectrum fed to the mel filters: |FFT| (the "
+                                                "authors') or |FFT|^2 / n_fft (python_speech_features' default)")
     n_mels: int = _f(13, "mel filters", minimum=2)
     fmin: float = _f(300.0, "lowest filterbank frequency (Hz)", minimum=0)
     fmax: float = _f(3700.0, "highest filterbank frequency (Hz)", minimum=1)
     n_mfcc: int = _f(13, "cepstra computed before dropping c0", minimum=2)
     lifter: int = _f(22, "cepstral liftering coefficient (0: none)", minimum=0)
     drop_c0: bool = _f(True, "drop the energy coefficient c0 (13 -> 12)")
-    window: int = _f(35, "MFCC columns per video frame (35 = 350 ms)", minimum=1)
+    window: int = _f(35, "MFCC columns per video frame (35 = 350 ms), centred on the frame", minimum=1)
     step: int = _f(4, "MFCC columns between consecutive video frames (4 = 40 ms at 25 fps)", minimum=1)
 
 
 @dataclass
 class FaceConfig:
+    mode: Literal["tracked", "faithful"] = _f("tracked", "tracked: detect every detect_every frames and track "
+                                              "between, smoothing, short gaps interpolated; faithful: the authors' "
+                                              "per-frame detection (upsampling 1) and fit, no smoothing, a clip "
+                                              "with any frame without a face is dropped")
     detector_upsample: int = _f(0, "dlib HOG pyramid upsampling for detection", minimum=0)
     detector_threshold: float = _f(0.25, "minimum dlib detection score", )
     detect_every: int = _f(25, "full detection every N frames; landmarks track from the previous box between", minimum=1)
@@ -115,8 +121,10 @@ class FaceConfig:
     template_size: int = _f(224, "side of the frame the mean-face template lives in", minimum=32)
     crop_size: int = _f(128, "side of the aligned face crop stored for training", minimum=16)
     border_value: int = _f(127, "grey level of the border where the warp leaves the frame", minimum=0, maximum=255)
-    align_points: list[int] = _f(list(range(27, 48)) + [48],
-                                 "0-based landmark indices used for the similarity fit (28..48 + a mouth corner)")
+    template: Literal["authors", "autalk"] = _f("authors", "mean face aligned onto: the paper authors' tight "
+                                                "full-face crop (jaw 0.87 of the width) or ours (0.62, wider)")
+    align_points: list[int] = _f(list(range(28, 49)), "0-based landmark indices used for the similarity fit "
+                                 "(the authors' 21: nose, eyes, left mouth corner)")
     smoothing: int = _f(3, "frames in the centred moving average of the landmarks that place the crop (0 or 1: off); "
                            "the stored landmarks stay per-frame fits", minimum=0)
     mouth_box: bool = _f(False, "also store a mouth-region box per frame")

@@ -29,6 +29,7 @@ from autalk.data.clips import kept_clip_paths, load_clip
 from autalk.devices import resolve_device
 from autalk.errors import DataError
 from autalk.models.sync_expert import SyncExpert, measure_sync, sync_expert_checkpoint
+from autalk.preprocess.audio import window_start
 
 log = logging.getLogger(__name__)
 SHIFT_CHECK = 3
@@ -77,7 +78,8 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
     rng = random.Random(cfg.training.seed)
     dev = resolve_device(device)
     n_mfcc = mfcc_cfg.n_mfcc - int(mfcc_cfg.drop_c0)
-    expert = SyncExpert(sc.frames, n_mfcc, mfcc_cfg.step).to(dev)
+    start = window_start(mfcc_cfg, sc.frames * mfcc_cfg.step, sc.frames)
+    expert = SyncExpert(sc.frames, n_mfcc, mfcc_cfg.step, start).to(dev)
 
     train_paths = list(kept_clip_paths(qc, clips_root, "train").values())
     val_paths = list(kept_clip_paths(qc, clips_root, "val").values())

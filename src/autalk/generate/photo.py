@@ -93,7 +93,7 @@ def animate_photo(checkpoint: str | Path, image_path: str | Path, audio_path: st
         raise DataError(f"audio {audio_path} is {duration:.2f} s long; at least {qc_cfg.min_audio_s:g} s of speech "
                         "is needed")
     n_frames = int(duration * fps)
-    windows = torch.from_numpy(mfcc_windows(mfcc(audio, mfcc_cfg), n_frames, mfcc_cfg.window, mfcc_cfg.step))
+    windows = torch.from_numpy(mfcc_windows(mfcc(audio, mfcc_cfg), n_frames, mfcc_cfg))
 
     generator = load_generator(checkpoint, device)
     windows = windows.to(device)

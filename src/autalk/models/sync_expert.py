@@ -4,7 +4,9 @@ reported as "sync expert" offset/confidence, not as LSE-C/LSE-D.
 
 Video stream: ``frames`` consecutive grey mouth regions (the lower half of the aligned face, resized to
 ``MOUTH_SIZE``) stacked as channels. Audio stream: the matching MFCC span, ``step`` columns per video frame
-(20 columns = 200 ms for 5 frames), normalised per clip and coefficient. Both map to unit-length embeddings;
+(20 columns = 200 ms for 5 frames) centred on the video window as every audio window is
+(``autalk.preprocess.audio.window_start``; ``start`` is its first column for frames 0 .. frames - 1, edge-padded
+at the clip's ends), normalised per clip and coefficient. Both map to unit-length embeddings;
 the distance of an in-sync pair should be small and that of a shifted pair large.
 """
 
@@ -21,6 +23,7 @@ from torch.nn import functional as F
 from autalk.errors import DataError
 from autalk.metrics.sync import SyncResult, distance_curve, sync_from_curve
 from autalk.models.checkpoints import read_checkpoint
+from autalk.preprocess.audio import column_windows
 
 KIND = "sync_expert"
 MOUTH_SIZE = (32, 64)  # (height, width) of the grey mouth region fed to the video stream
@@ -33,9 +36,9 @@ def _conv(in_ch: int, out_ch: int, stride: int | tuple[int, int] = 1) -> nn.Sequ
 
 
 class SyncExpert(nn.Module):
-    def __init__(self, frames: int, n_mfcc: int, step: int):
+    def __init__(self, frames: int, n_mfcc: int, step: int, start: int):
         super().__init__()
-        self.frames, self.n_mfcc, self.step = frames, n_mfcc, step
+        self.frames, self.n_mfcc, self.step, self.start = frames, n_mfcc, step, start
         # Small on purpose (about 4 M multiply-adds per audio-video pair): it is a metric trained on every
         # dataset, also on a laptop CPU for the demo.
         self.video = nn.Sequential(_conv(frames, 16, 2), _conv(16, 32, 2), _conv(32, 64, 2), _conv(64, 128, 2),
@@ -67,13 +70,12 @@ class SyncExpert(nn.Module):
         return torch.from_numpy(stacked).float() / 127.5 - 1.0
 
     def audio_windows(self, mfcc: np.ndarray) -> torch.Tensor:
-        """MFCC (N, C) at ``step`` columns per video frame -> (M, C, frames * step), one window per video frame."""
-        mfcc = normalise_mfcc(mfcc)
-        n = (len(mfcc) - self.audio_columns) // self.step + 1
+        """MFCC (N, C) at ``step`` columns per video frame -> (M, C, frames * step): window i is centred on video
+        frames i .. i + frames - 1, one per video window of the N // step frames the audio spans."""
+        n = len(mfcc) // self.step - self.frames + 1
         if n < 1:
             raise DataError(f"{len(mfcc)} MFCC columns are shorter than the sync window of {self.audio_columns}")
-        idx = np.arange(n)[:, None] * self.step + np.arange(self.audio_columns)[None, :]
-        return torch.from_numpy(np.ascontiguousarray(mfcc[idx].transpose(0, 2, 1))).float()
+        return torch.from_numpy(column_windows(normalise_mfcc(mfcc), n, self.audio_columns, self.step, self.start))
 
 
 def mouth_regions(frames: np.ndarray) -> np.ndarray:
@@ -106,7 +108,7 @@ def measure_sync(expert: SyncExpert, frames: np.ndarray, mfcc: np.ndarray, max_o
 
 def sync_expert_checkpoint(expert: SyncExpert, config: dict, extra: dict | None = None) -> dict:
     return {"kind": KIND, "config": config,
-            "arch": {"frames": expert.frames, "n_mfcc": expert.n_mfcc, "step": expert.step},
+            "arch": {"frames": expert.frames, "n_mfcc": expert.n_mfcc, "step": expert.step, "start": expert.start},
             "state_dict": {k: v.detach().cpu() for k, v in expert.state_dict().items()}, **(extra or {})}
 
 

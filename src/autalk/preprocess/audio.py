@@ -1,14 +1,20 @@
-"""Audio decoding and the MFCC features of the reference (shared/reference/method.md).
+"""Audio decoding and the MFCC features of the authors' recipe (docs/method.md).
 
 MFCC conventions: pre-emphasis, Hamming windows of ``win_ms`` every ``hop_ms`` (column k covers
 [k * hop, k * hop + win); the signal's tail is zero-padded so there are floor(n_samples / hop) columns, i.e.
-exactly 100 per second at 10 ms), power spectrum over ``n_fft``, HTK-style triangular mel filters between
-``fmin`` and ``fmax`` (librosa's filterbank, unnormalised), natural log, orthonormal DCT-II, sinusoidal lifter
-1 + (L/2) sin(pi n / L) with n counted from c0 (HTK's; librosa's own lifter counts from 1), then c0 dropped.
+exactly 100 per second at 10 ms), **magnitude** spectrum |FFT| over ``n_fft`` as the authors compute it
+(``spectrum: power`` gives |FFT|^2 / n_fft, python_speech_features' default), HTK-style triangular mel filters
+between ``fmin`` and ``fmax`` on the Hz axis (librosa's filterbank, unnormalised), natural log, orthonormal
+DCT-II, sinusoidal lifter 1 + (L/2) sin(pi n / L) with n counted from c0 (HTK's; librosa's own lifter counts
+from 1), then c0 dropped.
 
-Per-video-frame windows: frame i takes columns [step * i, step * i + window). Near the clip's end those run
-past the last column; the missing columns repeat the last one (edge padding: the clip's closing sound, in
-GRID silence, rather than zeros, which in cepstral space are no real sound).
+Per-video-frame windows are **centred on their frame**: video frame v is shown from v / fps to (v + 1) / fps,
+and its window of ``W`` columns is the one whose centre (column centres at k * hop + win / 2) is nearest the
+middle of that interval. At 25 fps, 10 ms hop, 25 ms analysis window and W = 35 that is columns
+[4v - 16, 4v + 19), the authors' pairing (their window j, columns [4j, 4j + 35), goes with video frame j + 4).
+Every width is centred the same way (``window_start``). Where a window runs outside the audio, the missing
+columns repeat the first or last one (edge padding: the clip's opening or closing sound, in GRID silence,
+rather than zeros, which in cepstral space are no real sound).
 """
 
 from __future__ import annotations
@@ -87,8 +93,10 @@ def mfcc(signal: np.ndarray, cfg: MFCCConfig) -> np.ndarray:
     x = np.append(x[:1], x[1:] - cfg.preemphasis * x[:-1])
     x = np.pad(x, (0, (n_columns - 1) * hop + win - x.size)) if (n_columns - 1) * hop + win > x.size else x
     frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:n_columns] * np.hamming(win)
-    power = np.abs(np.fft.rfft(frames, cfg.n_fft)) ** 2 / cfg.n_fft
-    energies = power @ _mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax).T
+    spectrum = np.abs(np.fft.rfft(frames, cfg.n_fft))
+    if cfg.spectrum == "power":
+        spectrum = spectrum ** 2 / cfg.n_fft
+    energies = spectrum @ _mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax).T
     cepstra = scipy.fft.dct(np.log(np.maximum(energies, np.finfo(np.float64).eps)), type=2, norm="ortho",
                             axis=1)[:, : cfg.n_mfcc]
     if cfg.lifter > 0:
@@ -96,12 +104,24 @@ def mfcc(signal: np.ndarray, cfg: MFCCConfig) -> np.ndarray:
     return (cepstra[:, 1:] if cfg.drop_c0 else cepstra).astype(np.float32)
 
 
-def mfcc_windows(features: np.ndarray, n_frames: int, window: int, step: int) -> np.ndarray:
-    """(n_frames, C, window): frame i's columns [step * i, step * i + window), edge-padded at the end."""
+def window_start(cfg: MFCCConfig, width: int, frames: int = 1) -> int:
+    """First MFCC column of the ``width``-column window centred on video frames 0 .. frames - 1 (frame v's own
+    window starts ``cfg.step * v`` columns later). Negative: the window begins before the audio does."""
+    hop = cfg.hop_ms
+    middle = cfg.step * frames / 2 * hop                       # middle of the frames' display interval, in ms
+    first_centre = cfg.win_ms / 2 + (width - 1) / 2 * hop      # centre of the window starting at column 0
+    return int(np.floor((middle - first_centre) / hop + 0.5))
+
+
+def column_windows(features: np.ndarray, count: int, width: int, step: int, start: int) -> np.ndarray:
+    """(count, C, width): window i = columns [start + step * i, start + step * i + width), edge-padded on
+    both sides where that runs outside ``features``."""
     if features.shape[0] == 0:
         raise DataError("no MFCC columns to window (empty audio)")
-    needed = step * (n_frames - 1) + window
-    if needed > features.shape[0]:
-        features = np.pad(features, ((0, needed - features.shape[0]), (0, 0)), mode="edge")
-    view = np.lib.stride_tricks.sliding_window_view(features, window, axis=0)   # (N - W + 1, C, W)
-    return np.ascontiguousarray(view[: step * n_frames: step][:n_frames]).astype(np.float32)
+    index = np.clip(start + step * np.arange(count)[:, None] + np.arange(width)[None, :], 0, features.shape[0] - 1)
+    return np.ascontiguousarray(features[index].transpose(0, 2, 1)).astype(np.float32)
+
+
+def mfcc_windows(features: np.ndarray, n_frames: int, cfg: MFCCConfig) -> np.ndarray:
+    """(n_frames, C, cfg.window): each video frame's audio window, centred on the frame (module docstring)."""
+    return column_windows(features, n_frames, cfg.window, cfg.step, window_start(cfg, cfg.window))

@@ -5,7 +5,11 @@ predicted from the previous frame's landmarks, and the HOG detector runs only ev
 when the fit degrades (the landmarks jump, the face's scale drifts, or the aligned upper face stops looking like
 the one seen at the last detection: the predictor always returns 68 points, even where there is no face).
 
-Frames stream through with a small look-ahead buffer (a gap of at most K frames, plus the smoothing half
+``faithful`` mode (``align_video_faithful``) instead does what the authors' script does per frame: a detection
+with upsampling 1, the 68-point fit in the detector's box, the alignment from those landmarks alone; a clip with
+any frame without a face is dropped.
+
+Tracked frames stream through with a small look-ahead buffer (a gap of at most K frames, plus the smoothing half
 window), so memory does not grow with clip length or resolution. Short gaps are filled by linear
 interpolation between the faces on either side (held at the clip's ends); longer ones reject the clip.
 """
@@ -64,7 +68,7 @@ class Aligner:
         self.points = np.asarray(cfg.align_points)
         if self.points.min() < 0 or self.points.max() > 67 or len(self.points) < 2:
             raise DataError(f"faces.align_points must be at least two indices in 0..67, got {cfg.align_points}")
-        self.template = template_points(cfg.template_size)[self.points]
+        self.template = template_points(cfg.template_size, cfg.template)[self.points]
         self.scale = cfg.crop_size / cfg.template_size
         self.size = cfg.crop_size
         self.border = (cfg.border_value,) * 3
@@ -128,7 +132,7 @@ class FaceTracker:
         self.models = models
         self.aligner = Aligner(dataclasses.replace(cfg, crop_size=APPEARANCE_SIZE))
         # Rows of the appearance patch above the nose base: the part of the face that speech does not move.
-        self.upper_rows = max(4, int(round(template_points(APPEARANCE_SIZE)[33, 1])))
+        self.upper_rows = max(4, int(round(template_points(APPEARANCE_SIZE, cfg.template)[33, 1])))
         self.stats = TrackStats()
         self.prev: np.ndarray | None = None
         self.since_detect = 0
@@ -291,6 +295,41 @@ def align_video(frames: Iterable[np.ndarray], cfg: FaceConfig, models: DlibModel
                         interpolated=np.array(interpolated, dtype=bool), stats=tracker.stats)
 
 
+def _best_box(faces: list[tuple[tuple, float]]) -> tuple:
+    """The largest detected face's box: the speaker's."""
+    return max(faces, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))[0]
+
+
+def align_video_faithful(frames: Iterable[np.ndarray], cfg: FaceConfig, models: DlibModels) -> AlignedFaces:
+    """The authors' per-frame alignment: detection with upsampling 1 on every frame (score >= the threshold),
+    the 68-point fit in the largest face's box, the similarity from that frame's landmarks. No tracking, no
+    smoothing, no gap filling: a frame without a face rejects the clip (``no_face``, naming the frame)."""
+    detect_cfg = dataclasses.replace(cfg, detector_upsample=1, detect_max_side=1 << 30)
+    aligner = Aligner(cfg)
+    stats = TrackStats()
+    crops, landmarks, raw, transforms = [], [], [], []
+    for index, frame in enumerate(frames):
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        faces = detect_faces(models, gray, detect_cfg)
+        stats.detections += 1
+        if not faces:
+            raise Rejection("no_face", f"no face with score >= {cfg.detector_threshold} in frame {index} "
+                                       "(faithful mode drops the clip)")
+        stats.multi_face_detections += len(faces) > 1
+        points = fit_landmarks(models, gray, _best_box(faces))
+        matrix = aligner.transform(points)
+        crops.append(cv2.cvtColor(aligner.warp(frame, matrix), cv2.COLOR_BGR2RGB))
+        landmarks.append(apply_transform(matrix, points))
+        raw.append(points)
+        transforms.append(matrix)
+    if not crops:
+        raise Rejection("unreadable_video", "no frame could be decoded")
+    return AlignedFaces(crops=np.stack(crops), landmarks=np.stack(landmarks).astype(np.float32),
+                        landmarks_raw=np.stack(raw).astype(np.float32),
+                        transforms=np.stack(transforms).astype(np.float32),
+                        interpolated=np.zeros(len(crops), dtype=bool), stats=stats)
+
+
 def align_image(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> tuple[np.ndarray, np.ndarray]:
     """One photograph's aligned crop (RGB) and its landmarks in crop pixels (e.g. a user's identity image).
     Uses the detector's configured upsampling plus one more level: a single image can afford it."""
@@ -298,8 +337,7 @@ def align_image(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> t
     faces = detect_faces(models, gray, dataclasses.replace(cfg, detector_upsample=cfg.detector_upsample + 1))
     if not faces:
         raise DataError(f"no face found in the image (dlib score >= {cfg.detector_threshold})")
-    box = max(faces, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))[0]
-    landmarks = fit_landmarks(models, gray, box)
+    landmarks = fit_landmarks(models, gray, _best_box(faces))
     aligner = Aligner(cfg)
     matrix = aligner.transform(landmarks)
     return aligner.warp(image_rgb, matrix), apply_transform(matrix, landmarks).astype(np.float32)

@@ -1,6 +1,11 @@
-"""The fixed mean-face template that every frame is aligned onto.
+"""The fixed mean-face templates that every frame is aligned onto (``faces.template``).
 
-Derivation (reproducible, offline): dlib's 68 landmarks of the two packaged face photographs
+``authors`` (the default): the mean face of the paper authors' public GRID preprocessing script, 68 points in
+a 224 px frame (``assets/authors_template_224.csv``, copied from their script; their list stops at index 66, so
+index 67, the left lower inner-lip point, is completed here as the mirror of index 65 about index 66). It is a
+tight full-face crop: the jaw spans 0.87 of the width and the chin touches the bottom edge.
+
+``autalk``: our own, wider crop (jaw 0.62 of the width, room for the forehead and chin). Derivation (reproducible, offline): dlib's 68 landmarks of the two packaged face photographs
 (``skimage.data.astronaut()`` cropped to head and shoulders, matplotlib's ``grace_hopper.jpg``), each also
 mirrored left-right with the iBUG point correspondence, so the template is exactly symmetric and frontal.
 The four shapes are averaged by generalised Procrustes analysis (similarity-align to the running mean until
@@ -19,7 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-TEMPLATE_FILE = Path(__file__).resolve().parents[1] / "assets" / "face_template.csv"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+TEMPLATE_FILE = ASSETS / "face_template.csv"
+AUTHORS_TEMPLATE_FILE = ASSETS / "authors_template_224.csv"
+AUTHORS_FRAME = 224
 FACE_WIDTH = 0.62
 CENTRE_Y = 0.55
 
@@ -129,14 +137,22 @@ def derive_template() -> np.ndarray:
     return mean - centre + np.array([0.5, CENTRE_Y])
 
 
-@functools.lru_cache(maxsize=1)
-def _unit_template() -> np.ndarray:
-    return np.loadtxt(TEMPLATE_FILE, delimiter=",", dtype=np.float64)
+@functools.lru_cache(maxsize=2)
+def _unit_template(name: str) -> np.ndarray:
+    if name == "autalk":
+        return np.loadtxt(TEMPLATE_FILE, delimiter=",", dtype=np.float64)
+    if name != "authors":
+        raise ValueError(f"unknown face template {name!r} (known: authors, autalk)")
+    table = np.loadtxt(AUTHORS_TEMPLATE_FILE, delimiter=",", skiprows=3, dtype=np.float64)
+    points = np.full((68, 2), np.nan)
+    points[table[:, 0].astype(int)] = table[:, 1:]
+    points[67] = [2 * points[66, 0] - points[65, 0], points[65, 1]]
+    return points / AUTHORS_FRAME
 
 
-def template_points(size: int) -> np.ndarray:
-    """The 68 template points (x, y) in a ``size`` x ``size`` frame."""
-    return _unit_template() * size
+def template_points(size: int, name: str = "authors") -> np.ndarray:
+    """The 68 points (x, y) of template ``name`` (``authors`` or ``autalk``) in a ``size`` x ``size`` frame."""
+    return _unit_template(name) * size
 
 
 def write_template(path: Path = TEMPLATE_FILE) -> None:
