@@ -5,7 +5,8 @@ Passes over the same clips:
   floor    decoding plus one dlib 68-point fit per frame from a fixed box, nothing else: the least any
            pipeline that fits dlib landmarks on every frame can cost;
   ours     the whole ``autalk preprocess`` work per clip: decode, detect-then-track, align, MFCC, QC, clip file
-           (default settings, and again with landmark smoothing off);
+           (default settings, again with landmark smoothing off, and in ``faces.mode: faithful``: the authors'
+           per-frame detection, inside our stage);
   naive    the paper authors' approach: dlib detection with upsampling 1 on every frame + 68 landmarks,
            similarity warp to the 224 template, resize to 128, one JPEG per frame;
   ours xN  our stage's worker processes as ``--threads N`` runs them, against decoding in N processes.
@@ -15,9 +16,14 @@ px); it is zero for a perfectly steady crop. Nose jitter: the std of the stored 
 frame-to-frame displacement in the 128 px crop (needs no ground truth; it also counts the fits' own noise,
 which smoothing the crop does not remove). Error: mean landmark distance to the ground truth (video px).
 
-Clips: the demo corpus under --workspace (resources/demo/manifest.parquet, built by the workflow), else
-talking-head-free test videos made here from a packaged photo.
+Crop difference: the mean distance (px, 128 px crop) between the landmarks of the same frame in the tracked
+(default) and the faithful crops: how much the choice of mode moves what the networks see.
 
+Clips: the real GRID clips in --grid (e.g. tests/data/grid), else the demo corpus under --workspace
+(resources/demo/manifest.parquet, built by the workflow), else talking-head-free test videos made here from a
+packaged photo.
+
+    .venv/bin/python benchmarks/preprocess.py --grid tests/data/grid
     .venv/bin/python benchmarks/preprocess.py --workspace . --clips 12
 """
 
@@ -52,6 +58,12 @@ def demo_clips(workspace: Path, n: int) -> list[ClipJob]:
     return [ClipJob(r.utt_id, r.speaker, r.split, str(workspace / r.video_path),
                     str(workspace / r.audio_path) if r.audio_path else None, r.fps, Path())
             for r in manifest.itertuples()]
+
+
+def grid_clips(folder: Path, n: int) -> list[ClipJob]:
+    """Real GRID videos (MPEG-1 with their audio track), as the manifest would list them."""
+    return [ClipJob(video.stem, "grid", "test", str(video), None, 25.0, Path())
+            for video in sorted(folder.glob("*.mpg"))[:n]]
 
 
 def own_clips(folder: Path, n: int) -> list[ClipJob]:
@@ -178,6 +190,13 @@ def naive(jobs: list[ClipJob], cfg: PreprocessConfig, out: Path) -> dict[str, di
     return results
 
 
+def crop_difference(a: dict[str, dict], b: dict[str, dict], crop_size: int) -> float:
+    """Mean distance (px in a 128 px crop) between the crop landmarks of the same frames in two runs."""
+    distances = [np.linalg.norm(a[u]["crop"] - b[u]["crop"], axis=2).mean() * 128 / crop_size
+                 for u in a if u in b and a[u]["crop"].shape == b[u]["crop"].shape]
+    return float(np.mean(distances)) if distances else float("nan")
+
+
 def nose_jitter(results: dict[str, dict], crop_size: int) -> float:
     """Std of the nose tip's frame-to-frame displacement in a 128 px crop, pooled over clips."""
     steps = [np.diff(r["crop"][:, NOSE] * 128 / crop_size, axis=0) for r in results.values() if len(r["crop"]) > 1]
@@ -225,26 +244,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspace", type=Path, default=Path("."), help="folder holding resources/demo/")
     parser.add_argument("--clips", type=int, default=12, help="clips to run")
+    parser.add_argument("--grid", type=Path, help="folder of real GRID .mpg clips to run instead")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     cfg = PreprocessConfig()                          # the paper's settings: 128 px crops
     unsmoothed = dataclasses.replace(cfg, faces=dataclasses.replace(cfg.faces, smoothing=0))
+    faithful = dataclasses.replace(cfg, faces=dataclasses.replace(cfg.faces, mode="faithful"))
     processes = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if (args.workspace / "resources/demo/manifest.parquet").is_file():
+        if args.grid is not None:
+            jobs, source = grid_clips(args.grid, args.clips), f"real GRID clips in {args.grid}"
+        elif (args.workspace / "resources/demo/manifest.parquet").is_file():
             jobs, source = demo_clips(args.workspace, args.clips), f"demo corpus in {args.workspace}"
         else:
             jobs, source = own_clips(tmp, args.clips), "own test videos (no demo manifest found; no ground truth)"
         load_models()
         mfcc(np.zeros(16000, np.float32), cfg.mfcc)   # one-off imports, outside the timings
         decode_only(jobs[:1], cfg.fps)
-        for name in ("ours", "ours0", "naive"):
+        for name in ("ours", "ours0", "faithful", "naive"):
             (tmp / name).mkdir()
         n_frames, t_decode = timed(decode_only, jobs, cfg.fps)
         _, t_floor = timed(decode_and_fit, jobs, cfg.fps)
         ours_res, t_ours = timed(ours, jobs, cfg, tmp / "ours")
         ours0_res, t_ours0 = timed(ours, jobs, unsmoothed, tmp / "ours0")
+        faithful_res, t_faithful = timed(ours, jobs, faithful, tmp / "faithful")
         naive_res, t_naive = timed(naive, jobs, cfg, tmp / "naive")
         t_parallel, t_decode_parallel = parallel(jobs, cfg, tmp / "ours", processes)
     truth = ground_truth(args.workspace)
@@ -264,12 +288,16 @@ def main() -> None:
     row("floor (decode + fit)", t_floor)
     row("ours", t_ours, results=ours_res, crop_size=cfg.faces.crop_size)
     row("ours, smoothing 0", t_ours0, results=ours0_res, crop_size=cfg.faces.crop_size)
+    row("ours, faithful mode", t_faithful, results=faithful_res, crop_size=cfg.faces.crop_size)
     row("naive", t_naive, results=naive_res)
     row(f"decode x{processes}", t_decode_parallel, decode_seconds=t_decode_parallel)
     row(f"ours x{processes}", t_parallel, decode_seconds=t_decode_parallel)
     print(f"ours / naive = {t_naive / t_ours:.1f}x (goal >= 10x); ours / decode = {t_decode / t_ours:.2f}x "
           f"(goal >= 0.5x; decode + a dlib fit on every frame, nothing else, reaches {t_decode / t_floor:.2f}x); "
           f"kept {len(ours_res)} of {len(jobs)} clips")
+    print(f"ours / floor = {t_floor / t_ours:.2f}x (goal >= 0.8x); faithful mode / floor = {t_floor / t_faithful:.2f}x, "
+          f"kept {len(faithful_res)} of {len(jobs)} clips; crop difference tracked vs faithful "
+          f"{crop_difference(ours_res, faithful_res, cfg.faces.crop_size):.3f} px (128 px crop)")
 
 
 if __name__ == "__main__":

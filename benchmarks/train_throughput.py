@@ -57,7 +57,7 @@ def loader_row(name: str, cfg, corpus, in_memory: bool, batches: int = 40) -> di
     tc = cfg.training
     clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, "train"), tc.clip_length)
     dataset = ClipWindows(clips, load_labels(corpus.labels, cfg.aus.units), corpus.labels, tc.clip_length, (12, 35),
-                          cache_bytes=2**40 if in_memory else 0)
+                          cache_bytes=2**40 if in_memory else 0, identity_index=tc.identity_index)
     plan = WindowPlan([c.n_frames for c in clips], tc.clip_length, tc.batch_size, 0, None)
     loader = DataLoader(dataset, batch_sampler=StepBatchSampler(plan, 0, batches))
     start = time.perf_counter()

@@ -4,6 +4,7 @@ values and under blur, LMD of identical and shifted faces, AU counts, the offset
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -119,9 +120,9 @@ def test_offset_search_finds_a_known_shift():
     assert flat.confidence < 0.2                              # a face that never moves carries no sync
 
 
-def _per_clip(system: str, psnr_values, offsets, lmd_mouth, tp) -> pd.DataFrame:
+def _per_clip(system: str, psnr_values, offsets, lmd_mouth, tp, frames: str = "window") -> pd.DataFrame:
     n = len(psnr_values)
-    return pd.DataFrame({"utt_id": [f"u{i}" for i in range(n)], "system": system, "n_frames": 10,
+    return pd.DataFrame({"utt_id": [f"u{i}" for i in range(n)], "system": system, "frames": frames, "n_frames": 10,
                          "psnr": psnr_values, "psnr_identical_frames": [10 if v == math.inf else 0 for v in psnr_values],
                          "ssim": 0.9, "cpbd": 0.3, "lmd_mouth": lmd_mouth, "lmd_all": 1.0, "au_f1": 0.0,
                          "au_accuracy": 0.0, "sync_offset": offsets, "sync_confidence": 2.0, "sync_distance": 0.5,
@@ -135,9 +136,11 @@ def test_metric_table_rows_inf_psnr_pooled_aus_and_ablation(tmp_path):
             ("no_au", [29.0, 29.0], [1, 1], [2.0, 2.0], [0, 0]),
             ("real", [math.inf, math.inf], [0, 0], [0.0, 0.0], [8, 8])]:
         path = tmp_path / f"{system}.csv"
-        _per_clip(system, psnr_values, offsets, lmd_mouth, tp).to_csv(path, index=False)
+        all_frames = _per_clip(system, [v - 1 for v in psnr_values], offsets, lmd_mouth, tp, frames="all")
+        pd.concat([_per_clip(system, psnr_values, offsets, lmd_mouth, tp), all_frames]).to_csv(path, index=False)
         paths.append(path)
     table = metric_table(paths)
+    assert metric_table(paths, frames="all")["psnr"].iloc[0] == pytest.approx(30.0)   # the secondary table
     assert table["system"].tolist() == ["full", "no_au", "real"]
     full = table.iloc[0]
     assert full["psnr"] == pytest.approx(31.0) and full["lmd_mouth"] == pytest.approx(1.5)
@@ -148,8 +151,9 @@ def test_metric_table_rows_inf_psnr_pooled_aus_and_ablation(tmp_path):
     ablation = ablation_table(table)
     row = ablation[(ablation["system"] == "no_au") & (ablation["metric"] == "lmd_mouth")].iloc[0]
     assert row["delta"] == pytest.approx(0.5) and row["better"] is False or row["better"] == False  # noqa: E712
-    text = paper_tables("demo", table)
+    text = paper_tables("demo", table, ["frames scored: video frames 4..53"], metric_table(paths, frames="all"))
     assert "| full | 0.900 | 31.00 |" in text and "| real | 0.900 | ∞ |" in text
+    assert "- frames scored: video frames 4..53" in text and "| full | 0.900 | 30.00 |" in text
     assert "from their papers" in text and "ATVGnet" in text and "32.15" in text
 
 
@@ -159,3 +163,16 @@ def test_metric_table_refuses_systems_scored_on_different_clips(tmp_path):
     _per_clip("static", [20.0], [0], [3.0], [0]).to_csv(b, index=False)
     with pytest.raises(DataError, match="different clips"):
         metric_table([a, b])
+
+
+def test_protocol_of_the_grid_tables_states_split_frames_identity_backend_and_crop():
+    from autalk.config import load_config
+    from autalk.evaluate.tables import protocol
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml").dataset("grid")
+    text = "\n".join(protocol(cfg, "landmarks"))
+    assert "test (unseen, scored) s1, s2, s4, s29" in text
+    assert "video frames 4..53 of each test clip (50 frames" in text and "training windows: clip" in text
+    assert "identity image: video frame 4 of the clip" in text
+    assert "backend `landmarks` (a landmark-geometry approximation, not OpenFace)" in text
+    assert "template `authors` (the paper authors), 128 px, alignment points 28..48" in text

@@ -435,3 +435,50 @@ def test_demo_corpus_clips_match_the_ground_truth(demo):
     assert summary.loc["all", "clips"] == len(manifest) and summary.loc["all", "kept"] == len(kept)
     landmarks = pd.read_parquet(demo.path("resources/demo/landmarks.parquet"))
     assert len(landmarks) == sum(load_clip(p).n_frames for p in kept.values())
+
+
+def _best_lag(pairs: list[tuple[np.ndarray, np.ndarray]], reach: int = 8) -> int:
+    """The lag d maximising the mean (over clips) correlation of a[v] with b[v + d]."""
+    def mean_r(d: int) -> float:
+        rs = []
+        for a, b in pairs:
+            n = min(len(a), len(b))
+            rs.append(np.corrcoef(a[max(0, -d):n - max(0, d)], b[max(0, d):n - max(0, -d)])[0, 1])
+        return float(np.mean(rs))
+    return max(range(-reach, reach + 1), key=mean_r)
+
+
+def _window_energy(windows: np.ndarray) -> np.ndarray:
+    """Speech activity at the centre of each frame's MFCC window: the spread of its three middle columns (c0,
+    the energy itself, is not stored; silence has a flat spectrum, so its cepstra are all alike)."""
+    middle = windows.shape[2] // 2
+    return windows[:, :, middle - 1:middle + 2].std(axis=(1, 2))
+
+
+def test_demo_lip_opening_and_audio_energy_pair_up_in_the_clip_files_as_in_the_sources(demo):
+    """The lag between the lip opening and the audio energy, measured through the clip files (the fitted inner-lip
+    gap, the stored audio window of each frame), is the lag in the synthesiser's own sources (ground-truth
+    lip opening, wav energy over each frame's display interval): the pipeline adds none. The uncentred pairing
+    (window starting at its frame) would shift it by 4 frames."""
+    from autalk.acquire.manifest import read_manifest
+    from autalk.data.clips import kept_clip_paths
+    from autalk.preprocess.audio import column_windows
+
+    manifest = read_manifest(demo.path("resources/demo/manifest.parquet")).set_index("utt_id")
+    truth = pd.read_parquet(demo.path("resources/demo/raw/ground_truth/aus.parquet"))
+    kept = kept_clip_paths(demo.path("resources/demo/qc.parquet"), demo.path("resources/demo/clips"))
+    through_clips, uncentred, sources = [], [], []
+    for utt_id, path in kept.items():
+        clip = load_clip(path)
+        gap = np.linalg.norm(clip.landmarks[:, 66] - clip.landmarks[:, 62], axis=1)
+        through_clips.append((gap, _window_energy(clip.mfcc_windows)))
+        uncentred.append((gap, _window_energy(column_windows(clip.mfcc, clip.n_frames, 35, 4, 0))))
+        wave, rate = soundfile.read(str(demo.path(manifest.loc[utt_id, "audio_path"])))
+        per_frame = rate // 25
+        energy = np.log([np.mean(wave[v * per_frame:(v + 1) * per_frame] ** 2) + 1e-10
+                         for v in range(len(wave) // per_frame)])
+        sources.append((truth[truth["utt_id"] == utt_id].sort_values("frame")["lip_part"].to_numpy(), energy))
+    lag = _best_lag(sources)
+    assert abs(lag) <= 1, lag                      # the synthesiser's own articulation-to-sound lag
+    assert _best_lag(through_clips) == lag
+    assert _best_lag(uncentred) == lag - 4

@@ -151,7 +151,9 @@ class PreprocessConfig:
 @dataclass
 class AUConfig:
     units: list[str] = _f(SPEECH_AUS, "speech-related action units driving the model")
-    backend: Literal["landmarks", "openface", "pyfeat"] = _f("landmarks", "how AU labels are obtained")
+    backend: Literal["auto", "landmarks", "openface", "pyfeat"] = _f(
+        "auto", "how AU labels are obtained; auto: openface when openface_bin is set or FeatureExtraction is on "
+                "PATH (what the paper used), else landmarks with a warning")
     openface_bin: Optional[str] = _f(None, "path of OpenFace 2's FeatureExtraction binary (backend openface)")
     presence_threshold: float = _f(1.0, "intensity at or above which an AU counts as present", minimum=0, maximum=5)
     neutral_percentile: float = _f(5.0, "per-speaker percentile taken as neutral geometry (backend landmarks)",
@@ -215,6 +217,12 @@ class ModelConfig:
 class TrainingConfig:
     clip_start: int = _f(4, "first video frame of a training clip", minimum=0)
     clip_length: int = _f(50, "frames per training clip (the channel attention is tied to it)", minimum=1)
+    windows: Literal["clip", "random"] = _f("clip", "clip: every clip trains on frames [clip_start, clip_start + "
+                                            "clip_length), the paper's clips, for every variant; random: windows "
+                                            "start anywhere in a clip (more audio contexts per epoch)")
+    identity_frame: Optional[int] = _f(None, "video frame of a clip used as the identity image in training, "
+                                       "generation and the static reference (null: clip_start, the first clip "
+                                       "frame)", minimum=0)
     batch_size: int = _f(4, "clips per batch", minimum=1)
     epochs: int = _f(50, "passes over the training clips", minimum=1)
     max_steps: Optional[int] = _f(None, "stop after this many steps (overrides epochs when smaller)")
@@ -238,6 +246,14 @@ class TrainingConfig:
                        "otherwise each sample reads its clip file", minimum=0)
     val_clips: int = _f(3, "fixed validation clips rendered in the generated-vs-real grid at each checkpoint",
                         minimum=1)
+
+    def identity_index(self, n_frames: int) -> int:
+        """The identity frame of a clip of ``n_frames`` frames (the last one if the clip is shorter)."""
+        return min(self.clip_start if self.identity_frame is None else self.identity_frame, n_frames - 1)
+
+    def scored_frames(self, n_frames: int) -> slice:
+        """The frames metrics are computed on: the training window of a clip of ``n_frames`` frames."""
+        return slice(min(self.clip_start, n_frames), min(self.clip_start + self.clip_length, n_frames))
 
 
 @dataclass

@@ -15,7 +15,7 @@ rule evaluate_variant:
         traces="results/{dataset}/metrics/{variant}.traces.npz",
     params:
         config=CONFIG_ARGS,
-        settings=system_settings("evaluation", "sync_expert", "splits", "aus"),
+        settings=system_settings("evaluation", "sync_expert", "splits", "aus", "training"),
         clips_root="resources/{dataset}/clips",
     threads: 2
     resources:
@@ -37,12 +37,15 @@ rule evaluate_variant:
 rule metric_tables:
     input:
         systems=lambda wc: expand("results/{dataset}/metrics/{variant}.csv", dataset=wc.dataset, variant=eval_systems(wc)),
+        labels="resources/{dataset}/au_labels.parquet",
     output:
         metrics=report("results/{dataset}_metrics.csv", caption="../report/metrics.rst", category="Results"),
+        all_frames="results/{dataset}_metrics_all_frames.csv",
         ablation=report("results/{dataset}_ablation.csv", caption="../report/ablation.rst", category="Results"),
         paper=report("results/{dataset}_paper_tables.md", caption="../report/paper_tables.rst", category="Results"),
     params:
-        settings=settings("evaluation"),
+        config=CONFIG_ARGS,
+        settings=settings("evaluation", "training", "splits", "preprocess"),
     threads: 1
     resources:
         mem_mb=2000,
@@ -54,8 +57,9 @@ rule metric_tables:
     conda:
         "../../envs/autalk.yaml"
     shell:
-        "autalk metric-tables --per-clip {input.systems} --metrics {output.metrics} --ablation {output.ablation}"
-        " --paper-tables {output.paper} --dataset {wildcards.dataset} 2> {log}"
+        "autalk metric-tables --config {params.config} --dataset {wildcards.dataset} --per-clip {input.systems}"
+        " --labels {input.labels} --metrics {output.metrics} --metrics-all-frames {output.all_frames}"
+        " --ablation {output.ablation} --paper-tables {output.paper} 2> {log}"
 
 
 rule evaluation_figures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from autalk.aus import landmark_backend, openface, pyfeat_backend
 from autalk.aus.labels import make_label_table
-from autalk.config import DatasetConfig
+from autalk.config import AUConfig, DatasetConfig
 from autalk.data.clips import kept_clip_paths, load_clip_array, read_qc
 from autalk.errors import DataError
 
@@ -49,10 +50,30 @@ def label_with_landmarks(ds: DatasetConfig, qc_path: str | Path, landmarks_path:
     return make_label_table(all_ids, np.concatenate(frames), measured_all, intensity, presence, units)
 
 
+def resolve_backend(aus: AUConfig) -> str:
+    """The backend ``aus.backend`` names; ``auto`` is OpenFace (the paper's labeller) when ``aus.openface_bin`` is
+    set or ``FeatureExtraction`` is on PATH, else the landmark approximation."""
+    if aus.backend != "auto":
+        return aus.backend
+    return "openface" if aus.openface_bin or shutil.which(openface.DEFAULT_BINARY) else "landmarks"
+
+
+def auto_backend_warning(aus: AUConfig, dataset: str) -> str | None:
+    """The warning a run starts with when ``auto`` falls back to the landmark approximation."""
+    if aus.backend == "auto" and resolve_backend(aus) == "landmarks":
+        return (f"dataset {dataset}: aus.backend auto found no OpenFace ({openface.DEFAULT_BINARY} not on PATH, "
+                "aus.openface_bin not set): AU labels come from the landmark approximation, not OpenFace as in "
+                "the paper; every table names the backend")
+    return None
+
+
 def label_dataset(ds: DatasetConfig, qc_path: str | Path, landmarks_path: str | Path, clips_root: str | Path,
-                  pyfeat_raw: str | Path | None = None) -> pd.DataFrame:
-    """The AU label table of every kept clip, by ``aus.backend``."""
-    backend = ds.aus.backend
+                  pyfeat_raw: str | Path | None = None) -> tuple[pd.DataFrame, str]:
+    """The AU label table of every kept clip, by ``aus.backend``, and the backend that made it."""
+    backend = resolve_backend(ds.aus)
+    warning = auto_backend_warning(ds.aus, ds.name)
+    if warning:
+        log.warning(warning)
     paths = kept_clip_paths(qc_path, clips_root)
     if not paths:
         raise DataError(f"QC table {qc_path} has no kept clips to label")
@@ -60,7 +81,7 @@ def label_dataset(ds: DatasetConfig, qc_path: str | Path, landmarks_path: str | 
     if backend == "landmarks":
         table = label_with_landmarks(ds, qc_path, landmarks_path, clips_root)
     elif backend == "openface":
-        table = openface.label_clips(ds.aus.openface_bin, paths, ds.aus.units)
+        table = openface.label_clips(ds.aus.openface_bin or openface.DEFAULT_BINARY, paths, ds.aus.units)
     else:
         if pyfeat_raw is None:
             raise DataError("aus.backend is pyfeat but no py-feat output was given (rule detect_aus_pyfeat)")
@@ -69,4 +90,4 @@ def label_dataset(ds: DatasetConfig, qc_path: str | Path, landmarks_path: str | 
     ok = table["success"].mean()
     log.info("%d frames labelled, %.1f%% measured; presence rate per AU: %s", len(table), 100 * ok,
              {u: round(float(table[f"{u}_c"].mean()), 3) for u in ds.aus.units})
-    return table
+    return table, backend

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # What OpenFace 2.2 estimates: intensities for 17 AUs, presence for those plus AU28.
 OPENFACE_INTENSITY_AUS = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14",
                           "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45"]
+DEFAULT_BINARY = "FeatureExtraction"     # looked up on PATH when aus.openface_bin is not set (backend auto)
 # OpenFace's detector and CLNF landmark model are trained on faces of ~100-300 px: smaller crops are enlarged.
 MIN_SIDE = 224
 INSTALL_HINT = ("OpenFace 2 is not pip-installable: build it from https://github.com/TadasBaltrusaitis/OpenFace "

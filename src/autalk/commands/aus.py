@@ -11,8 +11,8 @@ def _label(args: argparse.Namespace) -> None:
     from autalk.aus.labels import write_au_labels
 
     ds = dataset_config(args)
-    table = label_dataset(ds, args.qc, args.landmarks, args.clips_root, args.pyfeat_raw)
-    write_au_labels(table, args.output, ds.aus.backend)
+    table, backend = label_dataset(ds, args.qc, args.landmarks, args.clips_root, args.pyfeat_raw)
+    write_au_labels(table, args.output, backend)
 
 
 def _agreement(args: argparse.Namespace) -> None:

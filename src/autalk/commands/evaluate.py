@@ -31,12 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("metric-tables", help="metric, ablation and paper tables from per-clip metrics")
+    add_config_args(p)
     p.add_argument("--per-clip", required=True, nargs="+", type=Path,
                    help="per-clip CSVs, full model first, then the variants, static and real")
-    p.add_argument("--metrics", required=True, type=Path, help="metric table CSV to write")
+    p.add_argument("--labels", required=True, type=Path, help="AU label table (its metadata names the backend)")
+    p.add_argument("--metrics", required=True, type=Path, help="metric table CSV to write (the scored window)")
+    p.add_argument("--metrics-all-frames", required=True, type=Path, help="metric table CSV on all frames")
     p.add_argument("--ablation", required=True, type=Path, help="ablation (deltas vs full) CSV to write")
     p.add_argument("--paper-tables", type=Path, help="markdown beside the peers' published GRID figures")
-    p.add_argument("--dataset", default="dataset", help="dataset name shown in the markdown")
     p.set_defaults(func=_metric_tables)
 
     p = sub.add_parser("evaluation-figures", help="AU trajectories and sync curves of each system on sample clips")
@@ -63,13 +65,18 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _metric_tables(args: argparse.Namespace) -> None:
-    from autalk.evaluate.tables import ablation_table, metric_table, paper_tables, write_text
+    from autalk.aus.labels import label_backend
+    from autalk.evaluate.tables import ablation_table, metric_table, paper_tables, protocol, write_text
 
-    metrics = metric_table(args.per_clip)
+    backend = label_backend(args.labels)
+    metrics = metric_table(args.per_clip).assign(au_backend=backend)
+    all_frames = metric_table(args.per_clip, frames="all").assign(au_backend=backend)
     write_text(metrics.to_csv(index=False), args.metrics)
+    write_text(all_frames.to_csv(index=False), args.metrics_all_frames)
     write_text(ablation_table(metrics).to_csv(index=False), args.ablation)
     if args.paper_tables is not None:
-        write_text(paper_tables(args.dataset, metrics), args.paper_tables)
+        lines = protocol(dataset_config(args), backend)
+        write_text(paper_tables(args.dataset, metrics, lines, all_frames), args.paper_tables)
     print(metrics.to_string(index=False))
 
 

@@ -1,4 +1,6 @@
-"""Per-clip metrics of one system's rendered test clips (``autalk evaluate``), one CSV row per clip.
+"""Per-clip metrics of one system's rendered test clips (``autalk evaluate``), two CSV rows per clip: ``frames``
+``window`` scores the frames of the clip window every variant is trained on (``TrainingConfig.scored_frames``:
+video frames 4..53 on GRID, the paper's protocol), ``all`` every frame of the clip (a secondary table).
 
 Every kept test clip must have been rendered (``{utt_id}.npz`` + a playable ``{utt_id}.mp4``); a missing or
 corrupt one fails the evaluation naming the clip. Traces (the AU classifier's intensities on the system's frames
@@ -16,9 +18,9 @@ import torch
 from tqdm import tqdm
 
 from autalk.atomic import atomic_file
-from autalk.aus.labels import labels_by_clip, read_au_labels
+from autalk.aus.labels import ClipLabels, labels_by_clip, read_au_labels
 from autalk.config import DatasetConfig
-from autalk.data.clips import load_clip
+from autalk.data.clips import Clip, load_clip
 from autalk.errors import DataError
 from autalk.generate.clips import load_generated, test_clips
 from autalk.generate.video import probe
@@ -26,6 +28,7 @@ from autalk.metrics.au import COUNTS, confusion_counts, pooled_scores, predict_p
 from autalk.metrics.cpbd import cpbd_clip
 from autalk.metrics.image import psnr_clip, ssim_clip
 from autalk.metrics.landmarks import lmd_clip
+from autalk.metrics.sync import SyncResult
 from autalk.models.sync_expert import load_sync_expert, measure_sync
 
 log = logging.getLogger(__name__)
@@ -64,39 +67,56 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
         real = load_clip(path)
         rendered = load_generated(generated, utt_id, real.frames.shape)
         check_rendered(generated, utt_id)
-        frames = rendered["frames"]
         if utt_id not in clip_labels:
             raise DataError(f"AU label table {labels} has no rows for test clip {utt_id}")
         lab = clip_labels[utt_id].aligned(real.n_frames, utt_id, labels)
-        counts = confusion_counts(predict_presence(classifier, frames), lab.presence, lab.success)
-        f1, acc = pooled_scores(counts)
-        p = psnr_clip(frames, real.frames)
-        lm = lmd_clip(frames, real.frames, real.landmarks)
-        sync = measure_sync(expert, frames, real.mfcc, cfg.sync_expert.max_offset)
-        row = {"utt_id": utt_id, "system": system, "n_frames": real.n_frames, "psnr": p.mean_db,
-               "psnr_identical_frames": p.identical_frames, "ssim": ssim_clip(frames, real.frames),
-               "cpbd": cpbd_clip(frames), "lmd_mouth": lm.mouth, "lmd_all": lm.all, "au_f1": f1, "au_accuracy": acc,
-               "sync_offset": sync.offset, "sync_confidence": sync.confidence, "sync_distance": sync.min_distance}
-        for unit, c in zip(units, counts):
-            row.update({f"{unit}_{name}": int(v) for name, v in zip(COUNTS, c)})
+        audio = None
         if official is not None:
-            from autalk.metrics.syncnet_official import SAMPLE_RATE, lse
+            from autalk.metrics.syncnet_official import SAMPLE_RATE
             from autalk.preprocess.audio import load_audio
 
-            scores = lse(official, frames, load_audio(generated / f"{utt_id}.mp4", SAMPLE_RATE))
-            row.update({"lse_d": scores.min_distance, "lse_c": scores.confidence})
-        rows.append(row)
+            audio = load_audio(generated / f"{utt_id}.mp4", SAMPLE_RATE)
+        for scope, frames_scored in (("window", cfg.training.scored_frames(real.n_frames)),
+                                     ("all", slice(0, real.n_frames))):
+            row, sync = _score(rendered["frames"], real, lab, frames_scored, cfg, classifier, expert, official, audio)
+            rows.append({"utt_id": utt_id, "system": system, "frames": scope, **row})
         with torch.no_grad():
-            x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            x = torch.from_numpy(rendered["frames"]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             intensity = classifier(x)[1].cpu().numpy()
         trace[utt_id] = {"au_intensity": intensity, "sync_offsets": sync.offsets, "sync_distances": sync.distances}
     table = pd.DataFrame(rows)
     _atomic_csv(table, Path(output))
     if traces is not None:
         _save_traces(trace, Path(traces))
-    log.info("%s: %d clips; mean LMD mouth %.3f, sync confidence %.3f", system, len(table),
-             table["lmd_mouth"].mean(), table["sync_confidence"].mean())
+    window = table[table["frames"] == "window"]
+    log.info("%s: %d clips; on the scored window mean LMD mouth %.3f, sync confidence %.3f", system, len(window),
+             window["lmd_mouth"].mean(), window["sync_confidence"].mean())
     return table
+
+
+def _score(frames: np.ndarray, real: Clip, lab: ClipLabels, scored: slice, cfg: DatasetConfig, classifier,
+           expert, official, audio: np.ndarray | None) -> tuple[dict, SyncResult]:
+    """One clip's metrics on its frames ``scored`` (the sync expert hears the MFCC columns of those frames)."""
+    frames, real_frames = frames[scored], real.frames[scored]
+    counts = confusion_counts(predict_presence(classifier, frames), lab.presence[scored], lab.success[scored])
+    f1, acc = pooled_scores(counts)
+    p = psnr_clip(frames, real_frames)
+    lm = lmd_clip(frames, real_frames, real.landmarks[scored])
+    step = cfg.preprocess.mfcc.step
+    sync = measure_sync(expert, frames, real.mfcc[scored.start * step:scored.stop * step], cfg.sync_expert.max_offset)
+    row = {"n_frames": len(frames), "first_frame": scored.start, "psnr": p.mean_db,
+           "psnr_identical_frames": p.identical_frames, "ssim": ssim_clip(frames, real_frames),
+           "cpbd": cpbd_clip(frames), "lmd_mouth": lm.mouth, "lmd_all": lm.all, "au_f1": f1, "au_accuracy": acc,
+           "sync_offset": sync.offset, "sync_confidence": sync.confidence, "sync_distance": sync.min_distance}
+    for unit, c in zip(cfg.aus.units, counts):
+        row.update({f"{unit}_{name}": int(v) for name, v in zip(COUNTS, c)})
+    if official is not None:
+        from autalk.metrics.syncnet_official import SAMPLE_RATE, lse
+
+        samples = slice(int(scored.start / real.fps * SAMPLE_RATE), int(scored.stop / real.fps * SAMPLE_RATE))
+        scores = lse(official, frames, audio[samples])
+        row.update({"lse_d": scores.min_distance, "lse_c": scores.confidence})
+    return row, sync
 
 
 def _atomic_csv(table: pd.DataFrame, path: Path) -> None:

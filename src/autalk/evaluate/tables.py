@@ -8,6 +8,10 @@ every frame's decision. ``sync_abs_offset`` is the mean absolute offset (frames)
 ``sync_confidence`` its mean confidence, ``sync_distance`` the mean minimum distance; LSE-D/LSE-C appear only
 when the official SyncNet was used.
 
+The per-clip files hold two rows per clip (``frames``): ``window``, the clip window every variant is trained on
+(the paper's protocol, frames [clip_start, clip_start + clip_length)), and ``all``, every frame. The metric and
+ablation tables are on the window; ``{dataset}_metrics_all_frames.csv`` is the secondary table on all frames.
+
 ``{dataset}_ablation.csv``: every other system's difference from the full model, per metric.
 ``{dataset}_paper_tables.md``: our rows in the published GRID table's columns beside the peers' figures, which
 are copied from their papers (via a 2021 survey) and labelled so: they were computed on their own splits and
@@ -23,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from autalk.config import DatasetConfig
 from autalk.errors import DataError
 from autalk.metrics.au import COUNTS, pooled_scores
 
@@ -32,7 +37,8 @@ OPTIONAL = ["lse_d", "lse_c"]
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "cpbd": True, "lmd_mouth": False, "lmd_all": False, "au_f1": True,
                     "au_accuracy": True, "sync_abs_offset": False, "sync_confidence": True, "sync_distance": False,
                     "lse_d": False, "lse_c": True}
-REQUIRED = ["utt_id", "system", "psnr", "psnr_identical_frames", "ssim", "cpbd", "lmd_mouth", "lmd_all",
+SCOPES = ("window", "all")
+REQUIRED = ["utt_id", "system", "frames", "psnr", "psnr_identical_frames", "ssim", "cpbd", "lmd_mouth", "lmd_all",
             "sync_offset", "sync_confidence", "sync_distance"]
 
 
@@ -75,9 +81,16 @@ def summarise(table: pd.DataFrame) -> dict:
     return row
 
 
-def metric_table(per_clip: list[str | Path]) -> pd.DataFrame:
-    """Rows in the order given (the rule passes the full model, the variants, then static and real)."""
-    tables = [read_per_clip(p) for p in per_clip]
+def metric_table(per_clip: list[str | Path], frames: str = "window") -> pd.DataFrame:
+    """Rows in the order given (the rule passes the full model, the variants, then static and real), on the
+    per-clip rows of scope ``frames`` (``window`` or ``all``)."""
+    tables = []
+    for path in per_clip:
+        table = read_per_clip(path)
+        table = table[table["frames"] == frames]
+        if table.empty:
+            raise DataError(f"per-clip metrics {path} have no rows scored on frames {frames!r}")
+        tables.append(table)
     ref = set(tables[0]["utt_id"])
     for path, table in zip(per_clip, tables):
         if set(table["utt_id"]) != ref:
@@ -122,17 +135,46 @@ def _fmt(value, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def paper_tables(dataset: str, metrics: pd.DataFrame) -> str:
-    """Markdown: our systems in the columns of the published GRID table, then the peers' published rows."""
-    lines = [f"# Results on `{dataset}`", "",
-             "## This pipeline (computed by the workflow on the same test clips)", "",
-             "| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 | AU acc. | sync expert abs. offset (frames) | sync expert confidence | clips |",
+def protocol(cfg: DatasetConfig, au_backend: str) -> list[str]:
+    """The evaluation protocol of a dataset's tables, one line each: what a reader needs to compare numbers."""
+    tc, faces = cfg.training, cfg.preprocess.faces
+    identity = tc.clip_start if tc.identity_frame is None else tc.identity_frame
+    return [f"split: speakers train {', '.join(cfg.splits.train)}; val {', '.join(cfg.splits.val) or '-'}; "
+            f"test (unseen, scored) {', '.join(cfg.splits.test)}",
+            f"frames scored: video frames {tc.clip_start}..{tc.clip_start + tc.clip_length - 1} of each test clip "
+            f"({tc.clip_length} frames, the window every variant trains on; training windows: {tc.windows}); "
+            "all frames in the secondary table",
+            f"identity image: video frame {identity} of the clip, aligned",
+            f"AU labels: backend `{au_backend}`"
+            + (" (a landmark-geometry approximation, not OpenFace)" if au_backend == "landmarks" else ""),
+            f"crop: template `{faces.template}` ({'the paper authors' if faces.template == 'authors' else 'ours'}), "
+            f"{faces.crop_size} px, alignment points {faces.align_points[0]}..{faces.align_points[-1]}, "
+            f"faces mode `{faces.mode}`"]
+
+
+def _system_rows(metrics: pd.DataFrame) -> list[str]:
+    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 | AU acc. | sync expert abs. offset (frames) | sync expert confidence | clips |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in metrics.iterrows():
         lines.append(f"| {r['system']} | {_fmt(r['ssim'], 3)} | {_fmt(r['psnr'], 2)} | {_fmt(r['cpbd'], 3)} | "
                      f"{_fmt(r['lmd_mouth'], 2)} | {_fmt(r['lmd_all'], 2)} | {_fmt(r['au_f1'], 3)} | "
                      f"{_fmt(r['au_accuracy'], 3)} | {_fmt(r['sync_abs_offset'], 2)} | "
                      f"{_fmt(r['sync_confidence'], 3)} | {int(r['n_clips'])} |")
+    return lines
+
+
+def paper_tables(dataset: str, metrics: pd.DataFrame, protocol_lines: list[str] | None = None,
+                 all_frames: pd.DataFrame | None = None) -> str:
+    """Markdown: the protocol, our systems in the columns of the published GRID table (on the scored window,
+    then on all frames), then the peers' published rows."""
+    lines = [f"# Results on `{dataset}`", ""]
+    if protocol_lines:
+        lines += ["Protocol:", "", *[f"- {line}" for line in protocol_lines], ""]
+    lines += ["## This pipeline (computed by the workflow on the same test clips, scored window)", "",
+              *_system_rows(metrics)]
+    if all_frames is not None:
+        lines += ["", "### The same systems on all frames of each test clip (secondary)", "",
+                  *_system_rows(all_frames)]
     if "lse_d" in metrics.columns:
         lines += ["", "LSE-D / LSE-C (official SyncNet weights): " + "; ".join(
             f"{r['system']} {_fmt(r['lse_d'], 3)} / {_fmt(r['lse_c'], 3)}" for _, r in metrics.iterrows())]

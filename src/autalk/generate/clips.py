@@ -1,10 +1,15 @@
 """Every test clip rendered by one system into ``{out_dir}/{utt_id}.mp4`` (H.264 + the clip's audio) and
 ``{utt_id}.npz`` (the exact uint8 frames the metrics read; mp4 compression would bias them).
 
-Systems: a trained generator (a config variant), animating the clip's identity frame (its first aligned frame)
-from the clip's audio (+ AUs), or one of two references computed on the same clips: ``static`` (the identity
-frame held still, a face that ignores the audio) and ``real`` (the real aligned frames, the upper bound for
-sync and AU agreement). A sample of clips is also rendered as real | generated for a person to watch.
+Systems: a trained generator (a config variant), animating the clip's identity frame (``training.identity_frame``,
+by default frame ``clip_start``, the first frame of the paper's clip) from the clip's audio (+ AUs), or one of two
+references computed on the same clips: ``static`` (the identity frame held still, a face that ignores the audio)
+and ``real`` (the real aligned frames, the upper bound for sync and AU agreement). A sample of clips is also
+rendered as real | generated for a person to watch.
+
+A generator renders the whole clip, and the scored window (``TrainingConfig.scored_frames``: frames
+[clip_start, clip_start + clip_length), what every variant trained on) again on its own, exactly as in
+training, in place: the window's frames never depend on audio outside it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from tqdm import tqdm
 from autalk.acquire.manifest import read_manifest
 from autalk.atomic import atomic_file
 from autalk.aus.labels import labels_by_clip, read_au_labels
-from autalk.config import DatasetConfig
+from autalk.config import DatasetConfig, TrainingConfig
 from autalk.data.clips import Clip, kept_clip_paths, load_clip
 from autalk.errors import ConfigError, DataError
 from autalk.generate.video import side_by_side, write_mp4
@@ -94,7 +99,8 @@ def render_system(system: str, cfg: DatasetConfig, qc: str | Path, clips_root: s
     if samples_dir is not None:
         Path(samples_dir).mkdir(parents=True, exist_ok=True)
     audio = ClipAudio(manifest, cfg.preprocess.mfcc.sample_rate)
-    animate = _reference(system) if system in REFERENCE_SYSTEMS else _generator(system, cfg, model, labels, device)
+    animate = (_reference(system, cfg.training) if system in REFERENCE_SYSTEMS
+               else _generator(system, cfg, model, labels, device))
     samples = set(list(paths)[: cfg.evaluation.side_by_side])
     for utt_id, path in tqdm(paths.items(), desc=f"rendering {system}"):
         clip = load_clip(path)
@@ -109,9 +115,10 @@ def render_system(system: str, cfg: DatasetConfig, qc: str | Path, clips_root: s
     return len(paths)
 
 
-def _reference(system: str):
+def _reference(system: str, training: TrainingConfig):
     def static(clip: Clip):
-        return np.repeat(clip.frames[:1], clip.n_frames, axis=0), {}
+        identity = training.identity_index(clip.n_frames)
+        return np.repeat(clip.frames[identity:identity + 1], clip.n_frames, axis=0), {}
 
     def real(clip: Clip):
         return clip.frames.copy(), {}
@@ -134,7 +141,7 @@ def _generator(system: str, cfg: DatasetConfig, model: str | Path | None, labels
         au_labels = labels_by_clip(read_au_labels(labels, cfg.aus.units), cfg.aus.units)
 
     def animate(clip: Clip):
-        identity = to_tensor(clip.frames[0]).to(device)
+        identity = to_tensor(clip.frames[cfg.training.identity_index(clip.n_frames)]).to(device)
         windows = torch.from_numpy(clip.mfcc_windows).to(device)
         extra, kwargs = {}, {}
         if au_labels is not None:
@@ -147,6 +154,10 @@ def _generator(system: str, cfg: DatasetConfig, model: str | Path | None, labels
             with torch.no_grad():
                 extra["au_predicted"] = generator.audio2au(windows.unsqueeze(0))[1][0].cpu().numpy()
         frames = generator.generate(identity, windows, **kwargs)[0]
+        scored = cfg.training.scored_frames(clip.n_frames)
+        if scored.stop > scored.start:
+            frames[scored] = generator.generate(identity, windows[scored],
+                                                **{k: v[scored] for k, v in kwargs.items()})[0]
         return to_uint8(frames), extra
 
     return animate

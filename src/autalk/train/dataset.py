@@ -1,12 +1,13 @@
 """Training windows from the preprocessed clip files: the aligned frames, the per-frame MFCC windows and the AU
-labels of ``clip_length`` consecutive frames, plus the clip's identity frame (its first aligned frame, frame 0,
-which is also what generation animates).
+labels of ``clip_length`` consecutive frames, plus the clip's identity frame (``training.identity_frame``, by
+default frame ``clip_start``, the first clip frame as in the paper; generation animates the same frame).
 
 Where each window starts is decided by a deterministic plan (``WindowPlan``): a permutation of the clips and a
 start per clip drawn from a generator seeded with (seed, epoch). Batches therefore depend only on the step
 number, which makes resuming exact and needs no sampler state beyond the step, and DDP ranks take disjoint
-slices of the same plan. Channel attention is tied to one window (``clip_start``); otherwise windows start
-anywhere in the clip, which shows the fusion more audio contexts per epoch.
+slices of the same plan. With ``training.windows: clip`` (the default, for every variant alike) each clip gives
+its one window starting at ``clip_start``, the paper's clips; with ``random`` windows start anywhere in the clip,
+which shows the fusion more audio contexts per epoch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -57,8 +59,9 @@ class ClipWindows(Dataset):
     """
 
     def __init__(self, clips: list[ClipInfo], labels: dict[str, ClipLabels], labels_path: Path, length: int,
-                 mfcc_shape: tuple[int, int], cache_bytes: int):
+                 mfcc_shape: tuple[int, int], cache_bytes: int, identity_index: Callable[[int], int]):
         self.clips = clips
+        self.identity_index = identity_index
         self.length = length
         self.mfcc_shape = mfcc_shape
         self.labels_path = labels_path
@@ -92,7 +95,7 @@ class ClipWindows(Dataset):
         labels = self.labels[clip.utt_id]
         window = slice(start, start + self.length)
         return {
-            "identity": torch.from_numpy(np.ascontiguousarray(clip.frames[0])),
+            "identity": torch.from_numpy(np.ascontiguousarray(clip.frames[self.identity_index(clip.n_frames)])),
             "frames": torch.from_numpy(np.ascontiguousarray(clip.frames[window])),
             "mfcc": torch.from_numpy(np.ascontiguousarray(clip.mfcc_windows[window], dtype=np.float32)),
             "au_intensity": torch.tensor(labels.intensity[window]),

@@ -91,8 +91,8 @@ def check_config(cfg: DatasetConfig) -> None:
 
 
 def window_needs(cfg: DatasetConfig) -> tuple[int, int | None]:
-    """(frames a clip needs, fixed window start or None for random windows)."""
-    if cfg.model.fusion == "tcsan" and cfg.model.attention == "channels":
+    """(frames a clip needs, fixed window start or None for random windows: ``training.windows``)."""
+    if cfg.training.windows == "clip":
         return cfg.training.clip_start + cfg.training.clip_length, cfg.training.clip_start
     return cfg.training.clip_length, None
 
@@ -220,13 +220,13 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
                     len(too_short) + len(val_short), needed, paths.run_dir / "skipped_clips.csv")
     if len(train_clips) < tc.batch_size * world:
         raise ConfigError(f"only {len(train_clips)} training clip(s) have the {needed} frames a window needs "
-                          f"(clip_start + clip_length for channel attention, else clip_length); a batch needs "
-                          f"{tc.batch_size * world}: lower training.clip_length or training.batch_size")
+                          f"(clip_start + clip_length with training.windows: clip, else clip_length); a batch "
+                          f"needs {tc.batch_size * world}: lower training.clip_length or training.batch_size")
     shape = mfcc_shape(dataclasses.asdict(cfg.preprocess))
     cache = tc.cache_mb * 2**20
-    dataset = ClipWindows(train_clips, labels, paths.labels, tc.clip_length, shape, cache)
+    dataset = ClipWindows(train_clips, labels, paths.labels, tc.clip_length, shape, cache, tc.identity_index)
     fixed_val = val_clips[:tc.val_clips] or train_clips[:tc.val_clips]
-    val_set = ClipWindows(fixed_val, labels, paths.labels, tc.clip_length, shape, cache)
+    val_set = ClipWindows(fixed_val, labels, paths.labels, tc.clip_length, shape, cache, tc.identity_index)
     val_start = fixed_start if fixed_start is not None else 0
     val_batch = to_device(torch.utils.data.default_collate([val_set[(i, val_start)] for i in range(len(val_set))]),
                           device, cuda)
