@@ -4,6 +4,7 @@ cut transfer, servers that ignore Range, corrupt archives, checksums, a missing 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -336,3 +337,29 @@ def test_tcd_timit_local_copy_is_linked_into_the_raw_layout(tmp_path):
     assert link.is_symlink() and link.read_bytes() == b"video Lipspkr1"
     assert (raw / "01M" / "audio" / "sa1.wav").read_bytes() == b"wav"
     assert not (raw / "Lipspkr1" / "audio").exists()
+
+
+def test_tcd_timit_speakers_are_found_at_local_path_and_split_by_the_documented_rule(tmp_path):
+    corpus = tmp_path / "corpus"
+    volunteers = [f"{i:02d}{'MF'[i % 2]}" for i in range(1, 22)]
+    for group, speaker in [("volunteers", v) for v in volunteers] + [("lipspeakers", "Lipspkr1")]:
+        (corpus / group / speaker / "Clips" / "straightcam").mkdir(parents=True)
+    (corpus / "volunteers" / "notes").mkdir()                       # not a speaker: no Clips/straightcam
+    raw = {"datasets": {"tcd_timit": {"source": {"kind": "local", "local_path": str(corpus)},
+                                      "speakers": [], "splits": {}}}}
+    ds = config_from_dict(raw).dataset("tcd_timit")
+    assert ds.speakers == sorted(volunteers)                         # every volunteer, no lipspeaker, no invented ID
+    splits = ds.splits
+    assert sorted(splits.train + splits.val + splits.test) == sorted(volunteers)
+    assert (len(splits.test), len(splits.val), len(splits.train)) == (2, 2, 17)
+    by_hash = sorted(volunteers, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    assert splits.test == sorted(by_hash[:2]) and splits.val == sorted(by_hash[2:4])
+    raw["datasets"]["tcd_timit"]["source"]["lipspeakers"] = True
+    assert "Lipspkr1" in config_from_dict(raw).dataset("tcd_timit").speakers
+    # without local_path the config still loads (a run of another dataset is not blocked), with no speakers
+    raw["datasets"]["tcd_timit"]["source"]["local_path"] = None
+    assert config_from_dict(raw).dataset("tcd_timit").speakers == []
+    # a path with no speaker folders is a clear error naming it
+    raw["datasets"]["tcd_timit"]["source"]["local_path"] = str(tmp_path / "empty")
+    with pytest.raises(ConfigError, match="empty: no speaker folders"):
+        config_from_dict(raw)

@@ -75,6 +75,8 @@ class SourceConfig:
     kind: Literal["grid", "local", "synthetic"] = _f("synthetic", "how the raw corpus is obtained")
     download: GridDownload = _f(GridDownload(), "download settings (kind: grid)")
     local_path: Optional[str] = _f(None, "path of a local copy of the corpus (kind: local, e.g. TCD-TIMIT)")
+    lipspeakers: bool = _f(False, "kind local, no speakers listed: also use the lipspeakers found at local_path "
+                                  "(the volunteers always)")
     registration_url: Optional[str] = _f(None, "where a user obtains a corpus that needs registration")
     synth: SynthConfig = _f(SynthConfig(), "synthesis settings (kind: synthetic)")
 
@@ -282,7 +284,8 @@ class DatasetConfig(Settings):
 
     name: str = ""
     source: SourceConfig = _f(SourceConfig(), "where the raw corpus comes from")
-    speakers: list[str] = _f([], "speakers used (train + val + test)")
+    speakers: list[str] = _f([], "speakers used (train + val + test); empty for a local corpus: every speaker "
+                                 "found at source.local_path, split as autalk/acquire/speakers.py documents")
     splits: Splits = _f(Splits(), "speaker-level train/val/test split")
     variants: dict[str, dict] = _f({"full": {}}, "ablation variants: name -> overrides of settings sections")
 
@@ -339,7 +342,18 @@ def _build(cls: type, data: dict, where: str) -> Any:
     return cls(**kwargs)
 
 
-def _check_dataset(ds: DatasetConfig, where: str) -> None:
+def _discover_speakers(ds: DatasetConfig) -> None:
+    """A local corpus without a speaker list: every speaker found at ``local_path`` and the documented split."""
+    from autalk.acquire.speakers import find_speakers, split_speakers
+
+    if ds.source.kind != "local" or ds.speakers or not ds.source.local_path:
+        return
+    ds.speakers = find_speakers(Path(ds.source.local_path).expanduser(), ds.source.lipspeakers)
+    if ds.speakers and not (ds.splits.train or ds.splits.val or ds.splits.test):
+        ds.splits = Splits(**split_speakers(ds.speakers))
+
+
+def _check_splits(ds: DatasetConfig, where: str) -> None:
     split_speakers = ds.splits.train + ds.splits.val + ds.splits.test
     if len(set(split_speakers)) != len(split_speakers):
         raise ConfigError(f"{where}.splits: a speaker appears in more than one split")
@@ -350,6 +364,15 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
                           f"(not in a split: {missing}; not a speaker: {extra})")
     if not ds.splits.train or not ds.splits.test:
         raise ConfigError(f"{where}.splits: train and test need at least one speaker each")
+
+
+def _check_dataset(ds: DatasetConfig, where: str) -> None:
+    if ds.source.kind == "local" and not ds.speakers:
+        if ds.source.local_path:
+            raise ConfigError(f"{where}.source.local_path {ds.source.local_path}: no speaker folders with "
+                              f"Clips/straightcam under volunteers/ (or lipspeakers/), and no speakers listed")
+    else:   # (a local corpus not obtained yet has no speakers: its targets stop at acquisition saying why)
+        _check_splits(ds, where)
     unknown_aus = [u for u in ds.aus.units if not (u.startswith("AU") and u[2:].isdigit())]
     if unknown_aus:
         raise ConfigError(f"{where}.aus.units: not action units: {unknown_aus}")
@@ -385,6 +408,7 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
         merged = _deep_merge(defaults, entry)
         merged["name"] = name
         ds = _build(DatasetConfig, merged, where)
+        _discover_speakers(ds)
         _check_dataset(ds, where)
         datasets[name] = ds
     return Config(datasets=datasets)

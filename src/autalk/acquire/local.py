@@ -20,14 +20,13 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from autalk.acquire.speakers import CLIP_DIR, SPEAKER_GROUPS
 from autalk.atomic import atomic_dir, write_json
 from autalk.config import DatasetConfig
 from autalk.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-SPEAKER_GROUPS = ("volunteers", "lipspeakers")
-CLIP_DIR = Path("Clips") / "straightcam"
 EXAMPLE = "volunteers/01M/Clips/straightcam/sa1.mp4"
 
 
