@@ -24,10 +24,10 @@ from autalk.data.clips import Clip, load_clip
 from autalk.errors import DataError
 from autalk.generate.clips import load_generated, test_clips
 from autalk.generate.video import probe
-from autalk.metrics.au import COUNTS, confusion_counts, pooled_scores, predict_presence
+from autalk.metrics.au import COUNTS, confusion_counts, landmark_judge, pooled_scores, predict_presence
 from autalk.metrics.cpbd import cpbd_clip
 from autalk.metrics.image import psnr_clip, ssim_clip
-from autalk.metrics.landmarks import lmd_clip
+from autalk.metrics.landmarks import clip_landmarks, lmd
 from autalk.metrics.sync import SyncResult
 from autalk.models.sync_expert import load_sync_expert, measure_sync
 
@@ -98,18 +98,24 @@ def _score(frames: np.ndarray, real: Clip, lab: ClipLabels, scored: slice, cfg: 
            expert, official, audio: np.ndarray | None) -> tuple[dict, SyncResult]:
     """One clip's metrics on its frames ``scored`` (the sync expert hears the MFCC columns of those frames)."""
     frames, real_frames = frames[scored], real.frames[scored]
-    counts = confusion_counts(predict_presence(classifier, frames), lab.presence[scored], lab.success[scored])
+    presence, valid = lab.presence[scored], lab.success[scored]
+    counts = confusion_counts(predict_presence(classifier, frames), presence, valid)
     f1, acc = pooled_scores(counts)
     p = psnr_clip(frames, real_frames)
-    lm = lmd_clip(frames, real_frames, real.landmarks[scored])
+    generated_lm, real_lm = clip_landmarks(frames, real_frames, real.landmarks[scored])
+    lm = lmd(generated_lm, real_lm)
+    judged = confusion_counts(landmark_judge(real_lm, generated_lm, cfg.aus), presence, valid)
+    judge_f1, judge_acc = pooled_scores(judged)
     step = cfg.preprocess.mfcc.step
     sync = measure_sync(expert, frames, real.mfcc[scored.start * step:scored.stop * step], cfg.sync_expert.max_offset)
     row = {"n_frames": len(frames), "first_frame": scored.start, "psnr": p.mean_db,
            "psnr_identical_frames": p.identical_frames, "ssim": ssim_clip(frames, real_frames),
            "cpbd": cpbd_clip(frames), "lmd_mouth": lm.mouth, "lmd_all": lm.all, "au_f1": f1, "au_accuracy": acc,
+           "au_f1_judge": judge_f1, "au_accuracy_judge": judge_acc,
            "sync_offset": sync.offset, "sync_confidence": sync.confidence, "sync_distance": sync.min_distance}
-    for unit, c in zip(cfg.aus.units, counts):
+    for unit, c, j in zip(cfg.aus.units, counts, judged):
         row.update({f"{unit}_{name}": int(v) for name, v in zip(COUNTS, c)})
+        row.update({f"judge_{unit}_{name}": int(v) for name, v in zip(COUNTS, j)})
     if official is not None:
         from autalk.metrics.syncnet_official import SAMPLE_RATE, lse
 

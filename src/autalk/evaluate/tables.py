@@ -32,12 +32,11 @@ from autalk.errors import DataError
 from autalk.metrics.au import COUNTS, pooled_scores
 
 METRICS = ["psnr", "psnr_identical_frames", "ssim", "cpbd", "lmd_mouth", "lmd_all", "au_f1", "au_accuracy",
-           "sync_abs_offset", "sync_confidence", "sync_distance"]
+           "au_f1_judge", "au_accuracy_judge", "sync_abs_offset", "sync_confidence", "sync_distance"]
 OPTIONAL = ["lse_d", "lse_c"]
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "cpbd": True, "lmd_mouth": False, "lmd_all": False, "au_f1": True,
-                    "au_accuracy": True, "sync_abs_offset": False, "sync_confidence": True, "sync_distance": False,
-                    "lse_d": False, "lse_c": True}
-SCOPES = ("window", "all")
+                    "au_accuracy": True, "au_f1_judge": True, "au_accuracy_judge": True, "sync_abs_offset": False,
+                    "sync_confidence": True, "sync_distance": False, "lse_d": False, "lse_c": True}
 REQUIRED = ["utt_id", "system", "frames", "psnr", "psnr_identical_frames", "ssim", "cpbd", "lmd_mouth", "lmd_all",
             "sync_offset", "sync_confidence", "sync_distance"]
 
@@ -67,13 +66,14 @@ def summarise(table: pd.DataFrame) -> dict:
            "psnr_identical_frames": int(table["psnr_identical_frames"].sum())}
     for col in ("ssim", "cpbd", "lmd_mouth", "lmd_all", "sync_confidence", "sync_distance"):
         row[col] = float(table[col].mean())
-    count_cols = [c for c in table.columns if c.rsplit("_", 1)[-1] in COUNTS and c.startswith("AU")]
-    units = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in count_cols))
-    if units:
-        counts = np.array([[table[f"{u}_{n}"].sum() for n in COUNTS] for u in units])
-        row["au_f1"], row["au_accuracy"] = pooled_scores(counts)
-    else:
-        row["au_f1"] = row["au_accuracy"] = math.nan
+    for prefix, suffix in (("", ""), ("judge_", "_judge")):
+        count_cols = [c for c in table.columns if c.rsplit("_", 1)[-1] in COUNTS and c.startswith(prefix + "AU")]
+        units = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in count_cols))
+        if units:
+            counts = np.array([[table[f"{u}_{n}"].sum() for n in COUNTS] for u in units])
+            row["au_f1" + suffix], row["au_accuracy" + suffix] = pooled_scores(counts)
+        else:
+            row["au_f1" + suffix] = row["au_accuracy" + suffix] = math.nan
     row["sync_abs_offset"] = float(table["sync_offset"].abs().mean())
     for col in OPTIONAL:
         if col in table.columns:
@@ -153,12 +153,12 @@ def protocol(cfg: DatasetConfig, au_backend: str) -> list[str]:
 
 
 def _system_rows(metrics: pd.DataFrame) -> list[str]:
-    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 | AU acc. | sync expert abs. offset (frames) | sync expert confidence | clips |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 (AU classifier) | AU acc. (AU classifier) | AU F1 (landmark judge) | sync expert abs. offset (frames) | sync expert confidence | clips |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in metrics.iterrows():
         lines.append(f"| {r['system']} | {_fmt(r['ssim'], 3)} | {_fmt(r['psnr'], 2)} | {_fmt(r['cpbd'], 3)} | "
                      f"{_fmt(r['lmd_mouth'], 2)} | {_fmt(r['lmd_all'], 2)} | {_fmt(r['au_f1'], 3)} | "
-                     f"{_fmt(r['au_accuracy'], 3)} | {_fmt(r['sync_abs_offset'], 2)} | "
+                     f"{_fmt(r['au_accuracy'], 3)} | {_fmt(r.get('au_f1_judge'), 3)} | {_fmt(r['sync_abs_offset'], 2)} | "
                      f"{_fmt(r['sync_confidence'], 3)} | {int(r['n_clips'])} |")
     return lines
 
@@ -179,7 +179,9 @@ def paper_tables(dataset: str, metrics: pd.DataFrame, protocol_lines: list[str] 
         lines += ["", "LSE-D / LSE-C (official SyncNet weights): " + "; ".join(
             f"{r['system']} {_fmt(r['lse_d'], 3)} / {_fmt(r['lse_c'], 3)}" for _, r in metrics.iterrows())]
     lines += ["", "`static`: the identity frame held still; `real`: the real video (upper bound for sync and AUs; "
-              "PSNR ∞). Sync is measured with the workflow's own SyncNet-style expert trained on the training "
+              "PSNR ∞). AU F1 is scored by two judges against the AU labels: the frozen AU classifier (which the AU "
+              "loss optimises, so it favours variants trained with that loss) and the landmark labelling backend "
+              "run on the generated faces' own dlib landmarks (which nothing is trained against). Sync is measured with the workflow's own SyncNet-style expert trained on the training "
               "speakers, not with the official SyncNet, so its numbers are not LSE-C/LSE-D. LMD is in aligned-crop "
               "pixels of this dataset's crop size.", "",
               "## Published GRID figures of other methods (from their papers, as reprinted in a 2021 survey)", "",

@@ -1,4 +1,6 @@
-"""AU agreement: the frozen AU classifier's presence decisions on generated frames against the AU labels.
+"""AU agreement on generated frames against the AU labels, by two judges: the frozen AU classifier (which the AU
+loss optimises, so it favours variants trained with that loss) and the landmark labelling backend run on the
+generated faces' own landmarks (``landmark_judge``, which no variant is trained against).
 
 Per clip we keep each AU's confusion counts (frames whose label is unreliable, ``success`` false, are left out),
 so tables pool frames over all clips exactly (``pooled_scores``) instead of averaging per-clip ratios.
@@ -10,6 +12,7 @@ import numpy as np
 import torch
 
 from autalk.aus.scores import f1_score, macro_mean
+from autalk.config import AUConfig
 
 COUNTS = ("tp", "fp", "fn", "tn")
 
@@ -40,3 +43,16 @@ def pooled_scores(counts: np.ndarray) -> tuple[float, float]:
     total = counts.sum()
     return (macro_mean([f1_score(*c[:3]) for c in counts]),
             float((tp + tn).sum() / total) if total else float("nan"))
+
+
+def landmark_judge(real_landmarks: np.ndarray, generated_landmarks: np.ndarray, aus: AUConfig) -> np.ndarray:
+    """Presence (T, K) of the AUs in generated frames as the landmark labelling backend reads them from the
+    generated face's own landmarks: an AU judge independent of the AU classifier the AU loss optimises. The
+    neutral geometry is the real clip's (the speaker's closed mouth), so a face that never moves scores none."""
+    from autalk.aus.landmark_backend import estimate_intensities
+
+    n = len(real_landmarks)
+    intensity = estimate_intensities(np.concatenate([real_landmarks, generated_landmarks]), np.zeros(2 * n),
+                                     np.repeat([0, 1], n), aus.units, aus.neutral_percentile,
+                                     aus.landmark_smoothing, measured=np.arange(2 * n) < n)[n:]
+    return intensity >= aus.presence_threshold

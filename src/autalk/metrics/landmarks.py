@@ -3,8 +3,8 @@ and real aligned frames, over the mouth (points 49..68, 0-based 48..67) and over
 
 Both sides go through the same procedure, so real frames against themselves score exactly 0: each frame is
 upscaled to at least ``MIN_SIDE`` pixels (dlib's 68-point model was trained on faces far larger than a 64 px
-crop), and the shape predictor is fitted in one face box per clip, found by dlib's frontal detector on the real
-identity frame (frame 0, which the generator also sees). One box per clip means the fit is driven by the image
+crop), and the shape predictor is fitted in one face box per clip, found by dlib's frontal detector on the first
+real frame scored (on the scored window, the identity frame the generator also sees). One box per clip means the fit is driven by the image
 alone, not by a box that follows the real jaw. Distances are in the aligned frame's pixels.
 """
 
@@ -69,7 +69,9 @@ def lmd(generated_landmarks: np.ndarray, real_landmarks: np.ndarray) -> ClipLMD:
     return ClipLMD(mouth=float(dist[:, MOUTH].mean()), all=float(dist.mean()))
 
 
-def lmd_clip(generated: np.ndarray, real: np.ndarray, stored_landmarks: np.ndarray | None = None) -> ClipLMD:
-    """LMD of generated frames against the real frames of the same clip (both (T, S, S, 3) uint8)."""
+def clip_landmarks(generated: np.ndarray, real: np.ndarray,
+                   stored_landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """dlib landmarks (T, 68, 2) of generated and real frames of the same clip (both (T, S, S, 3) uint8), fitted
+    in the one face box of the first real frame: ``lmd`` of the two is the clip's LMD."""
     box = face_box(real[0], None if stored_landmarks is None else stored_landmarks[0])
-    return lmd(fit_landmarks(generated, box), fit_landmarks(real, box))
+    return fit_landmarks(generated, box), fit_landmarks(real, box)
