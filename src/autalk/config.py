@@ -5,8 +5,8 @@ Snakemake's ``validate`` reads (``workflow/schemas/config.schema.yaml``) is gene
 ``autalk config-schema`` and checked against them by a test, so the two cannot drift apart.
 
 A config file has ``defaults`` (any settings section) and ``datasets``; each dataset's sections are deep-merged
-over ``defaults``, and each ablation variant's overrides over the dataset's. Values marked *likely* in
-``shared/reference/method.md`` are defaults here so a user with the paper can correct them in YAML.
+over ``defaults``, and each ablation variant's overrides over the dataset's. The paper authors' values
+(``docs/method.md``) are defaults here so a user with the paper can correct them in YAML.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The audio-to-AU networks: one small network per speech AU, reading each video frame's MFCC window.
 
-Per AU (reference architecture, ``shared/reference/method.md``): conv blocks (conv -> max-pool -> batch-norm ->
+Per AU (reference architecture, ``docs/method.md``): conv blocks (conv -> max-pool -> batch-norm ->
 LeakyReLU 0.2) first along time (8, 32, 64 channels; 1x3 kernels) then along frequency (128, 256; 3x1 kernels),
 pooled to a 256-d vector per frame; a 2-layer bidirectional LSTM (hidden 128) over the clip -> 256 (widths are
 ``audio2au`` settings with these defaults, so the CPU demo can run a narrower copy); FC 256->128,
