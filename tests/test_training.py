@@ -189,3 +189,27 @@ def test_cli_trains_and_prints_config_errors(corpus, tmp_path, capsys):
     shutil.rmtree(paths.run_dir)
     assert cli.main([*args, "--variant", "odd"]) == 2
     assert "kernel_size must be odd" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fusion", ["tcsan", "tcn", "gru"])
+def test_every_variant_trains_on_the_clip_window_with_the_first_clip_frame_as_identity(corpus, fusion):
+    """The paper's protocol for every architecture alike: each clip's window [clip_start, clip_start + length)
+    and its frame clip_start as identity; random windows only when asked."""
+    from autalk.data.clips import kept_clip_paths
+    from autalk.train.dataset import ClipWindows, load_labels, usable_clips
+
+    cfg = tiny_config(variant_overrides={"model": {"fusion": fusion}})
+    tc = cfg.training
+    assert loop.window_needs(cfg) == (tc.clip_start + tc.clip_length, tc.clip_start)
+    random_cfg = tiny_config({"training": {"windows": "random"}}, {"model": {"fusion": fusion}})
+    assert loop.window_needs(random_cfg) == (tc.clip_length, None)
+    clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, "train"), tc.clip_length)
+    dataset = ClipWindows(clips, load_labels(corpus.labels, cfg.aus.units), corpus.labels, tc.clip_length,
+                          (12, 35), 2**30, tc.identity_index)
+    item = dataset[(0, tc.clip_start)]
+    frames = load_clip(clips[0].path).frames
+    assert torch.equal(item["identity"], torch.from_numpy(frames[tc.clip_start]))
+    assert torch.equal(item["frames"], torch.from_numpy(frames[tc.clip_start:tc.clip_start + tc.clip_length]))
+    other = ClipWindows(clips, load_labels(corpus.labels, cfg.aus.units), corpus.labels, tc.clip_length,
+                        (12, 35), 2**30, tiny_config({"training": {"identity_frame": 0}}).training.identity_index)
+    assert torch.equal(other[(0, tc.clip_start)]["identity"], torch.from_numpy(frames[0]))
