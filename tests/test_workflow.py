@@ -4,6 +4,7 @@ whose GPU rules must ask SLURM for a GPU) and the linter."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,9 @@ def test_grid_dry_run_plans_the_chain_from_download_to_training():
     assert rules.count("acquire_grid_speaker") == 33
     for rule in ("build_manifest", "train_generator", "metric_tables"):
         assert rule in rules
+    # aus.backend auto without OpenFace: the run says so when it is planned, once
+    if shutil.which("FeatureExtraction") is None:
+        assert out.count("WARNING: dataset grid: aus.backend auto found no OpenFace") == 1
 
 
 def test_local_profile_parses():

@@ -37,6 +37,7 @@ rule label_aus:
     params:
         config=CONFIG_ARGS,
         settings=settings("aus"),
+        backend=au_backend,
         clips_root="resources/{dataset}/clips",
         pyfeat=pyfeat_arg,
     threads: 2

@@ -1,6 +1,7 @@
 # Shared helpers: the validated config as dataclasses, path patterns, and per-rule settings.
 # Rules build every path from the patterns here, never ad hoc.
 import json
+import sys
 from pathlib import Path
 
 import yaml
@@ -108,6 +109,22 @@ def system_settings(*sections):
 def eval_systems(wildcards):
     """Rows of the metric table: the evaluated variants (full first, as configured), then the references."""
     return eval_variants(wildcards) + REFERENCE_SYSTEMS
+
+
+_BACKEND_WARNED = set()
+
+
+def au_backend(wildcards):
+    """The AU labelling backend ``aus.backend`` resolves to (a param, so finding OpenFace later relabels); warns
+    once, when the run is planned, if ``auto`` falls back to the landmark approximation."""
+    from autalk.aus.labelling import auto_backend_warning, resolve_backend
+
+    aus = ds(wildcards).aus
+    warning = auto_backend_warning(aus, wildcards.dataset)
+    if warning and wildcards.dataset not in _BACKEND_WARNED:
+        _BACKEND_WARNED.add(wildcards.dataset)
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return resolve_backend(aus)
 
 
 def pyfeat_raw(wildcards):
