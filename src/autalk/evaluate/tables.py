@@ -158,7 +158,8 @@ def _system_rows(metrics: pd.DataFrame) -> list[str]:
     for _, r in metrics.iterrows():
         lines.append(f"| {r['system']} | {_fmt(r['ssim'], 3)} | {_fmt(r['psnr'], 2)} | {_fmt(r['cpbd'], 3)} | "
                      f"{_fmt(r['lmd_mouth'], 2)} | {_fmt(r['lmd_all'], 2)} | {_fmt(r['au_f1'], 3)} | "
-                     f"{_fmt(r['au_accuracy'], 3)} | {_fmt(r.get('au_f1_judge'), 3)} | {_fmt(r['sync_abs_offset'], 2)} | "
+                     f"{_fmt(r['au_accuracy'], 3)} | {_fmt(r.get('au_f1_judge'), 3)} | "
+                     f"{_fmt(r['sync_abs_offset'], 2)} | "
                      f"{_fmt(r['sync_confidence'], 3)} | {int(r['n_clips'])} |")
     return lines
 
