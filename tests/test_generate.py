@@ -172,6 +172,13 @@ def test_workflow_ends_in_metric_tables_with_reference_rows(evaluated):
     assert set(ablation["system"]) == {"no_au", "static", "real"}
     paper = evaluated.path("results/demo_paper_tables.md").read_text()
     assert "from their papers" in paper and "| full |" in paper
+    # the protocol: frames 4..19 (clip_start 4, clip_length 16 in tests/tiny_demo.yaml), identity frame 4
+    assert "frames scored: video frames 4..19 of each test clip" in paper and "video frame 4 of the clip" in paper
+    assert "AU labels: backend `landmarks`" in paper and "template `autalk`" in paper
+    assert (table["au_backend"] == "landmarks").all() and real["au_f1_judge"] > 0
+    all_frames = pd.read_csv(evaluated.path("results/demo_metrics_all_frames.csv")).set_index("system")
+    assert all_frames.index.tolist() == table["system"].tolist()
+    assert all_frames.loc["static", "psnr_identical_frames"] == static["n_clips"]
     for system in ("full", "static", "real"):
         for video in evaluated.path(f"results/demo/generated/{system}").glob("*.mp4"):
             info = probe(video)
