@@ -15,7 +15,7 @@ def _synth(args: argparse.Namespace) -> None:
     ds = dataset_config(args)
     if ds.source.kind != "synthetic":
         raise ConfigError(f"dataset {ds.name!r} has source.kind {ds.source.kind!r}; autalk synth needs 'synthetic'")
-    synthesize_corpus(ds.source.synth, ds.speakers, Path(args.out), threads=args.threads)
+    synthesize_corpus(ds.source.synth, ds.speakers, Path(args.out), threads=args.threads, splits=ds.splits)
 
 
 def _previews(args: argparse.Namespace) -> None:
