@@ -61,13 +61,14 @@ class SynthConfig:
     sample_rate: int = _f(16000, "audio sample rate", minimum=8000)
     duration_s: float = _f(3.0, "clip length, padded with silence like GRID (longer speech lengthens the clip)", minimum=0.5)
     crf: int = _f(12, "H.264 constant rate factor of the videos (lower: closer to lossless)", minimum=0, maximum=51)
-    photos: list[str] = _f(["astronaut", "grace_hopper"],
-                           "face photos: packaged 'astronaut' (scikit-image), 'grace_hopper' (matplotlib) or image "
-                           "file paths; further identities are variants and morphs of these")
-    voices: list[str] = _f(["en-us+f2", "en+f4", "en+f3", "en-us+f5", "en+m3", "en-us+f1"],
+    photos: list[str] = _f(["astronaut", "grace_hopper", "grid_brbk7n", "grid_lbax4n", "grid_lwbsza", "grid_sbwe5n"],
+                           "face photos, speaker k from photo k: packaged 'astronaut' (scikit-image), 'grace_hopper' "
+                           "(matplotlib), 'grid_<sentence>' (four GRID talkers) or image file paths; speakers beyond "
+                           "the photos are variants of the same people")
+    voices: list[str] = _f(["en-us+f2", "en+f4", "en+f3", "en+m3", "en-us+f5", "en-us+m1"],
                            "espeak-ng voice (language+variant) per speaker (cycled)")
-    pitches: list[int] = _f([60, 40, 70, 50, 35, 55], "espeak-ng pitch (0-100) per speaker (cycled)")
-    rates: list[int] = _f([165, 145, 175, 155, 150, 160], "espeak-ng words per minute per speaker (cycled)")
+    pitches: list[int] = _f([60, 40, 70, 35, 50, 45], "espeak-ng pitch (0-100) per speaker (cycled)")
+    rates: list[int] = _f([165, 145, 175, 150, 155, 160], "espeak-ng words per minute per speaker (cycled)")
 
 
 @dataclass

