@@ -39,7 +39,7 @@ def au_figure(aus: pd.DataFrame | None):
     fig, ax = plt.subplots(figsize=(7, 2.6), layout="constrained")
     for column in aus.columns[2:]:
         ax.plot(aus["time_s"], aus[column], label=column.removesuffix("_r"))
-    ax.set(xlabel="time (s)", ylabel="intensity (0-5)", title="Predicted speech AUs")
+    ax.set(xlabel="time (s)", ylabel="intensity (0-5)")
     ax.legend(ncol=len(aus.columns) - 2, fontsize="small", loc="upper right")
     return fig
 
