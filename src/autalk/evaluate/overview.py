@@ -33,9 +33,12 @@ def overview_html(dataset: str, metrics: str | Path, samples_dir: str | Path, va
     uri = "data:video/mp4;base64," + base64.b64encode(data).decode("ascii")
     body = table.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="autalk-metrics")
     name = html.escape(dataset)
-    return (f'<section class="autalk-overview">\n<h3>{name}: metrics on the test clips</h3>\n{body}\n'
+    # The front page shares its width with the workflow graph: the wide table scrolls inside its own column.
+    return (f'<section class="autalk-overview">\n<h3>{name}: metrics on the test clips</h3>\n'
+            f'<div style="overflow-x: auto; max-width: 100%; font-size: smaller">\n{body}\n</div>\n'
             f"<h3>{name}: real | generated ({html.escape(variant)}, clip {html.escape(video.stem)})</h3>\n"
-            f'<video controls loop muted playsinline width="480" src="{uri}"></video>\n</section>\n')
+            f'<video controls loop playsinline preload="auto" style="max-width: 100%" width="480" src="{uri}"></video>\n'
+            "</section>\n")
 
 
 def write_overview(dataset: str, metrics: str | Path, samples_dir: str | Path, variant: str,
