@@ -9,6 +9,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 
@@ -31,4 +34,5 @@ rule demo:
         "results/demo/evaluation/au_trajectories.png",
         "results/demo/au_label_agreement.csv",
         "results/demo/contact_sheet.png",
+        "results/demo/overview.html",
     default_target: True

@@ -3,7 +3,6 @@ clip and its failure modes, and the photo CLI's errors and output (with a real, 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import cv2
@@ -11,24 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-import torch
 from skimage import data
 
 from autalk.cli import main
-from autalk.config import config_from_dict
 from autalk.errors import DataError
 from autalk.generate.clips import load_generated, save_generated
 from autalk.generate.video import probe, side_by_side, write_mp4
-from autalk.models.audio2au import Audio2AU
-from autalk.models.generator import build_generator, generator_checkpoint
+from photo_fixtures import SR, UNITS, tone, write_untrained_checkpoint
 
-UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
-SR = 16000
-
-
-def tone(seconds: float, rate: int = SR) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
 
 
 def test_mp4_has_h264_video_and_aac_audio_of_the_clip_duration(tmp_path):
@@ -66,17 +55,7 @@ def test_rendered_clip_round_trip_and_failures_name_the_clip(tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """An untrained generator with predicted AUs, saved exactly as training saves one."""
-    cfg = config_from_dict({"datasets": {"d": {
-        "source": {"kind": "synthetic"}, "speakers": ["a", "t"], "splits": {"train": ["a"], "test": ["t"]},
-        "preprocess": {"faces": {"crop_size": 64}},
-        "model": {"attention": "time", "channels": [16, 16, 16, 24], "image_dim": 16, "audio_dim": 16,
-                  "au_feature_dim": 4}}}}).dataset("d")
-    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("model", "training", "preprocess")}
-    torch.manual_seed(0)
-    generator = build_generator(config, UNITS, Audio2AU(UNITS, 12, 35, 4))
-    path = tmp_path_factory.mktemp("ckpt") / "generator.pt"
-    torch.save(generator_checkpoint(generator, config, UNITS, step=0), path)
-    return path
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "generator.pt")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +78,7 @@ def test_photo_cli_writes_video_and_au_track(checkpoint, inputs, tmp_path):
     assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", speech, "-o", out,
                    "--au-scale", "1.5", "--save-aus", aus, "--device", "cpu") == 0
     info = probe(out)
-    assert (info.video_codec, info.audio_codec, info.width) == ("h264", "aac", 64)
+    assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 300, 300)   # the photo's
     assert info.duration_s == pytest.approx(1.2, abs=0.05)
     track = pd.read_csv(aus)
     assert list(track.columns) == ["frame", "time_s"] + [f"{u}_r" for u in UNITS] and len(track) == 30

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "autalk.commands.train",
     "autalk.commands.generate",
     "autalk.commands.evaluate",
+    "autalk.commands.app",
 ]
 
 

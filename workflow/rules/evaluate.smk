@@ -105,3 +105,27 @@ rule paper_tables:
         "../../envs/autalk.yaml"
     shell:
         "cat {input.tables} > {output} 2> {log}"
+
+
+rule report_overview:
+    """The report's front page material: the metric table and the main variant's first real | generated video."""
+    input:
+        metrics="results/{dataset}_metrics.csv",
+        samples=lambda wc: f"results/{wc.dataset}/samples/{eval_variants(wc)[0]}",
+    output:
+        report("results/{dataset}/overview.html", caption="../report/overview.rst", category="Overview"),
+    params:
+        variant=lambda wc: eval_variants(wc)[0],
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    log:
+        "results/{dataset}/logs/report_overview.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report_overview.tsv"
+    conda:
+        "../../envs/autalk.yaml"
+    shell:
+        "autalk report-overview --dataset {wildcards.dataset} --metrics {input.metrics} --samples {input.samples}"
+        " --variant {params.variant} --output {output} 2> {log}"

@@ -49,6 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync-plot", required=True, type=Path, help="PNG of sync distance curves to write")
     p.set_defaults(func=_figures)
 
+    p = sub.add_parser("report-overview", help="the report's front page: metric table and a sample video",
+                       description="Write an HTML fragment with the dataset's metric table and its first real | "
+                                   "generated sample video embedded, which the report's front page shows.")
+    p.add_argument("--dataset", required=True, help="dataset name shown on the page")
+    p.add_argument("--metrics", required=True, type=Path, help="metric table CSV")
+    p.add_argument("--samples", required=True, type=Path, help="folder of real | generated sample videos")
+    p.add_argument("--variant", required=True, help="variant whose samples these are")
+    p.add_argument("--output", required=True, type=Path, help="HTML fragment to write")
+    p.set_defaults(func=_overview)
+
 
 def _train_sync_expert(args: argparse.Namespace) -> None:
     from autalk.evaluate.sync_training import train_sync_expert
@@ -84,3 +94,9 @@ def _figures(args: argparse.Namespace) -> None:
     from autalk.evaluate.figures import evaluation_figures
 
     evaluation_figures(dataset_config(args), args.traces, args.labels, args.au_plot, args.sync_plot)
+
+
+def _overview(args: argparse.Namespace) -> None:
+    from autalk.evaluate.overview import write_overview
+
+    write_overview(args.dataset, args.metrics, args.samples, args.variant, args.output)

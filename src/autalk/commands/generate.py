@@ -27,15 +27,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="animate a face photo with a speech recording",
                        description="Detect and align the face in any photo (the largest if several), resample any "
                                    "audio, predict its speech AUs, generate the talking face and write an mp4 with "
-                                   "the audio. The checkpoint is a generator checkpoint (it embeds the audio-to-AU "
-                                   "networks and the preprocessing settings).")
+                                   "the audio: the photo at its own resolution with the generated lower face pasted "
+                                   "back (--crop-only: the aligned crop the generator drew). The checkpoint is a "
+                                   "generator checkpoint (it embeds the audio-to-AU networks and the preprocessing "
+                                   "settings). Batch mode: give a folder for --image and/or --audio and a folder for "
+                                   "-o; every photo x recording becomes {photo}__{recording}.mp4, the networks "
+                                   "loaded once.")
     p.add_argument("--checkpoint", required=True, type=Path, help="generator checkpoint (.pt)")
-    p.add_argument("--image", required=True, type=Path, help="face photo (any format OpenCV reads)")
-    p.add_argument("--audio", required=True, type=Path, help="speech (wav/flac/ogg, or any file ffmpeg decodes)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="mp4 to write")
+    p.add_argument("--image", required=True, type=Path,
+                   help="face photo (any format OpenCV reads), or a folder of them (batch mode)")
+    p.add_argument("--audio", required=True, type=Path,
+                   help="speech (wav/flac/ogg, or any file ffmpeg decodes), or a folder of them (batch mode)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="mp4 to write (batch mode: a folder)")
     p.add_argument("--au-scale", type=float, default=1.0,
                    help="multiply the predicted AU drive: >1 exaggerates articulation, <1 damps it (default 1)")
-    p.add_argument("--save-aus", type=Path, help="also write the predicted AU intensities per frame as CSV")
+    p.add_argument("--save-aus", type=Path, nargs="?", const=True,
+                   help="also write the predicted AU intensities per frame as CSV (batch mode: a flag, each "
+                        "video's track lands beside it as {name}.aus.csv)")
+    p.add_argument("--crop-only", action="store_true",
+                   help="write the aligned face crop the generator drew instead of pasting it back into the photo")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="show the input beside the result (photo | result; with --crop-only, identity | crop)")
     add_device_arg(p)
     p.set_defaults(func=_generate)
 
@@ -51,7 +63,21 @@ def _generate_clips(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
+    from autalk.errors import ConfigError
+
+    device = resolve_device(args.device)
+    if args.image.is_dir() or args.audio.is_dir():
+        from autalk.generate.batch import generate_batch
+
+        if args.save_aus not in (None, True):
+            raise ConfigError("in batch mode --save-aus takes no file name: each track is written as "
+                              "{name}.aus.csv beside its video")
+        generate_batch(args.checkpoint, args.image, args.audio, args.output, args.au_scale, bool(args.save_aus),
+                       device, args.crop_only, args.side_by_side)
+        return
     from autalk.generate.photo import generate_from_photo
 
-    generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
-                        resolve_device(args.device))
+    if args.save_aus is True:
+        raise ConfigError("--save-aus needs a CSV file name (it is a flag only in batch mode)")
+    generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus, device,
+                        args.crop_only, args.side_by_side)

@@ -8,36 +8,47 @@ audio featurised exactly as the training clips were, from the checkpoint alone.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
 import torch
 
+from autalk.atomic import atomic_file
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
 from autalk.generate.clips import to_tensor, to_uint8
-from autalk.generate.video import write_mp4
+from autalk.generate.pasteback import PastedFrames
+from autalk.generate.video import side_by_side as beside, write_mp4
 from autalk.models.checkpoints import read_checkpoint
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
-from autalk.preprocess.faces import align_image, detect_faces
+from autalk.preprocess.faces import PhotoFace, align_photo
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Animation:
-    frames: np.ndarray              # (T, S, S, 3) uint8
+    frames: np.ndarray              # (T, S, S, 3) uint8 generated crops
     audio: np.ndarray               # mono float32 at ``sample_rate``
     sample_rate: int
     fps: float
     aus: pd.DataFrame | None        # predicted AU intensities per frame (None: the generator uses no AUs)
-    faces_found: int
+    photo: np.ndarray               # the input photo, RGB uint8 at its own resolution
+    face: PhotoFace                 # its aligned face (crop, landmarks, photo -> crop transform)
+
+    def video_frames(self, crop_only: bool = False, side_by_side: bool = False) -> Sequence[np.ndarray]:
+        """What the mp4 shows: the crops, or (default) the photo with the generated lower face pasted back;
+        ``side_by_side``: identity | generated (crop) or photo | result (paste-back)."""
+        if crop_only:
+            identity = np.repeat(self.face.crop[None], len(self.frames), axis=0)
+            return beside(identity, self.frames) if side_by_side else self.frames
+        return PastedFrames(self.photo, self.face, self.frames, side_by_side=side_by_side)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -52,76 +63,81 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def aligned_face(image: np.ndarray, faces_cfg: FaceConfig, source: str | Path) -> tuple[np.ndarray, int]:
-    """The aligned crop of the largest face in a photo and how many faces were found."""
-    models = load_models()
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    search = dataclasses.replace(faces_cfg, detector_upsample=faces_cfg.detector_upsample + 1)
-    faces = detect_faces(models, gray, search)
-    if not faces:
-        raise DataError(f"no face found in image {source} (dlib frontal detector, score >= "
-                        f"{faces_cfg.detector_threshold}); use a frontal, well-lit photo of one face")
-    if len(faces) > 1:
-        log.warning("image %s shows %d faces; animating the largest one", source, len(faces))
-    crop, _ = align_image(image, faces_cfg, models)
-    return crop, len(faces)
+class PhotoAnimator:
+    """A generator checkpoint loaded once (networks, dlib models, the preprocessing it was trained with), ready
+    to animate any number of photo + recording pairs (the CLI's batch mode and the web page reuse one)."""
 
+    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
+        from autalk.models.generator import load_generator
 
-def _checkpoint_settings(path: Path) -> dict:
-    return read_checkpoint(path, "generator", "generator checkpoint")["config"]
+        self.checkpoint = Path(checkpoint)
+        settings = read_checkpoint(self.checkpoint, "generator", "generator checkpoint")["config"]
+        pre = settings["preprocess"]
+        self.faces_cfg, self.mfcc_cfg = FaceConfig(**pre["faces"]), MFCCConfig(**pre["mfcc"])
+        self.qc_cfg, self.fps = QCConfig(**pre["qc"]), float(pre["fps"])
+        if settings["model"]["au_input"] == "ground_truth":
+            raise ConfigError(f"generator {self.checkpoint} is driven by ground-truth AU labels, which a photo + "
+                              "audio does not have; use a checkpoint of a variant with predicted AUs (or none)")
+        self.device = device
+        self.generator = load_generator(self.checkpoint, device)
+        self.models = load_models()
 
+    def face(self, image: np.ndarray, source: str | Path) -> PhotoFace:
+        """The largest face of a photo, aligned as the training clips were; DataError naming ``source``."""
+        try:
+            face = align_photo(image, self.faces_cfg, self.models)
+        except DataError:
+            raise DataError(f"no face found in image {source} (dlib frontal detector, score >= "
+                            f"{self.faces_cfg.detector_threshold}); use a frontal, well-lit photo of one face") from None
+        if face.faces_found > 1:
+            log.warning("image %s shows %d faces; animating the largest one", source, face.faces_found)
+        return face
 
-def animate_photo(checkpoint: str | Path, image_path: str | Path, audio_path: str | Path, au_scale: float = 1.0,
-                  device: str = "cpu") -> Animation:
-    from autalk.models.generator import load_generator
+    def animate(self, image_path: str | Path, audio_path: str | Path, au_scale: float = 1.0) -> Animation:
+        if au_scale < 0:
+            raise ConfigError(f"--au-scale must be >= 0, got {au_scale}")
+        photo = read_image(image_path)
+        face = self.face(photo, image_path)
+        rate = self.mfcc_cfg.sample_rate
+        audio = load_audio(audio_path, rate)
+        duration = audio.size / rate
+        if duration < self.qc_cfg.min_audio_s or int(duration * self.fps) < 1:
+            raise DataError(f"audio {audio_path} is {duration:.2f} s long; at least {self.qc_cfg.min_audio_s:g} s "
+                            "of speech is needed")
+        n_frames = int(duration * self.fps)
+        cfg = self.mfcc_cfg
+        windows = torch.from_numpy(mfcc_windows(mfcc(audio, cfg), n_frames, cfg)).to(self.device)
+        frames = self.generator.generate(to_tensor(face.crop).to(self.device), windows, au_scale=au_scale)[0]
+        aus = None
+        if self.generator.au_input == "predicted":
+            with torch.no_grad():
+                predicted = self.generator.audio2au(windows.unsqueeze(0))[1][0].clamp(0, 5).cpu().numpy()
+            aus = pd.DataFrame(predicted, columns=[f"{u}_r" for u in self.generator.audio2au.units])
+            aus.insert(0, "time_s", np.arange(n_frames) / self.fps)
+            aus.insert(0, "frame", np.arange(n_frames))
+        return Animation(to_uint8(frames), audio[: int(round(n_frames / self.fps * rate))], rate, self.fps, aus,
+                         photo, face)
 
-    if au_scale < 0:
-        raise ConfigError(f"--au-scale must be >= 0, got {au_scale}")
-    checkpoint = Path(checkpoint)
-    settings = _checkpoint_settings(checkpoint)
-    pre = settings["preprocess"]
-    faces_cfg, mfcc_cfg, qc_cfg = FaceConfig(**pre["faces"]), MFCCConfig(**pre["mfcc"]), QCConfig(**pre["qc"])
-    fps = float(pre["fps"])
-    if settings["model"]["au_input"] == "ground_truth":
-        raise ConfigError(f"generator {checkpoint} is driven by ground-truth AU labels, which a photo + audio does "
-                          "not have; use a checkpoint of a variant with predicted AUs (or none)")
-
-    face, n_faces = aligned_face(read_image(image_path), faces_cfg, image_path)
-    audio = load_audio(audio_path, mfcc_cfg.sample_rate)
-    duration = audio.size / mfcc_cfg.sample_rate
-    if duration < qc_cfg.min_audio_s or int(duration * fps) < 1:
-        raise DataError(f"audio {audio_path} is {duration:.2f} s long; at least {qc_cfg.min_audio_s:g} s of speech "
-                        "is needed")
-    n_frames = int(duration * fps)
-    windows = torch.from_numpy(mfcc_windows(mfcc(audio, mfcc_cfg), n_frames, mfcc_cfg))
-
-    generator = load_generator(checkpoint, device)
-    windows = windows.to(device)
-    frames = generator.generate(to_tensor(face).to(device), windows, au_scale=au_scale)[0]
-    aus = None
-    if generator.au_input == "predicted":
-        with torch.no_grad():
-            predicted = generator.audio2au(windows.unsqueeze(0))[1][0].clamp(0, 5).cpu().numpy()
-        aus = pd.DataFrame(predicted, columns=[f"{u}_r" for u in generator.audio2au.units])
-        aus.insert(0, "time_s", np.arange(n_frames) / fps)
-        aus.insert(0, "frame", np.arange(n_frames))
-    return Animation(to_uint8(frames), audio[: int(round(n_frames / fps * mfcc_cfg.sample_rate))],
-                     mfcc_cfg.sample_rate, fps, aus, n_faces)
+    def write(self, image: str | Path, audio: str | Path, output: str | Path, au_scale: float = 1.0,
+              save_aus: str | Path | None = None, crop_only: bool = False, side_by_side: bool = False) -> Animation:
+        """Animate, then write the mp4 (and the AU track as CSV when asked)."""
+        result = self.animate(image, audio, au_scale)
+        if save_aus is not None:
+            if result.aus is None:
+                raise ConfigError(f"generator {self.checkpoint} uses no AUs, so there is no AU track to save "
+                                  "(--save-aus)")
+            with atomic_file(save_aus) as tmp:
+                result.aus.to_csv(tmp, index=False, float_format="%.4f")
+        frames = result.video_frames(crop_only, side_by_side)
+        write_mp4(frames, result.audio, result.sample_rate, result.fps, output)
+        height, width = frames[0].shape[:2]
+        log.info("wrote %s: %d frames (%.2f s) at %g fps, %dx%d", output, len(frames), len(frames) / result.fps,
+                 result.fps, width, height)
+        return result
 
 
 def generate_from_photo(checkpoint: str | Path, image: str | Path, audio: str | Path, output: str | Path,
-                        au_scale: float = 1.0, save_aus: str | Path | None = None, device: str = "cpu") -> Animation:
-    """Animate, then write the mp4 (and the AU track as CSV when asked)."""
-    result = animate_photo(checkpoint, image, audio, au_scale, device)
-    if save_aus is not None:
-        if result.aus is None:
-            raise ConfigError(f"generator {checkpoint} uses no AUs, so there is no AU track to save (--save-aus)")
-        save_aus = Path(save_aus)
-        save_aus.parent.mkdir(parents=True, exist_ok=True)
-        tmp = save_aus.with_name(f".{save_aus.name}.tmp")
-        result.aus.to_csv(tmp, index=False, float_format="%.4f")
-        tmp.replace(save_aus)
-    write_mp4(result.frames, result.audio, result.sample_rate, result.fps, output)
-    log.info("wrote %s: %d frames (%.2f s) at %g fps", output, len(result.frames), len(result.frames) / result.fps,
-             result.fps)
-    return result
+                        au_scale: float = 1.0, save_aus: str | Path | None = None, device: str = "cpu",
+                        crop_only: bool = False, side_by_side: bool = False) -> Animation:
+    """One photo + one recording -> one mp4 (the photo at its resolution with the face talking, by default)."""
+    return PhotoAnimator(checkpoint, device).write(image, audio, output, au_scale, save_aus, crop_only, side_by_side)

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import imageio_ffmpeg
 import numpy as np
@@ -17,16 +18,18 @@ import soundfile
 from autalk.errors import DataError
 
 
-def write_mp4(frames: np.ndarray, audio: np.ndarray | None, sample_rate: int, fps: float, path: str | Path,
-              crf: int = 18) -> None:
-    """RGB uint8 frames (T, H, W, 3) and mono float audio -> ``path``. The audio is cut or zero-padded to the
-    video's duration so both streams end together; odd frame sizes are padded to even (yuv420p needs it)."""
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    if frames.ndim != 4 or frames.shape[3] != 3 or len(frames) == 0:
-        raise ValueError(f"expected RGB frames (T, H, W, 3), got {frames.shape}")
+def write_mp4(frames: Sequence[np.ndarray], audio: np.ndarray | None, sample_rate: int, fps: float,
+              path: str | Path, crf: int = 18) -> None:
+    """RGB uint8 frames (T, H, W, 3), as an array or any sequence of (H, W, 3) frames produced on demand (a
+    paste-back video over a large photo), and mono float audio -> ``path``. Frames stream into ffmpeg one at a
+    time. The audio is cut or zero-padded to the video's duration so both streams end together; odd frame
+    sizes are padded to even (yuv420p needs it)."""
+    first = np.asarray(frames[0]) if len(frames) else None
+    if first is None or first.ndim != 3 or first.shape[2] != 3:
+        raise ValueError(f"expected RGB frames (T, H, W, 3), got {len(frames)} of {None if first is None else first.shape}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    t, h, w, _ = frames.shape
+    t, (h, w) = len(frames), first.shape[:2]
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-"]
@@ -40,9 +43,23 @@ def write_mp4(frames: np.ndarray, audio: np.ndarray | None, sample_rate: int, fp
         out = Path(tmp) / "video.mp4"
         cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium", "-crf", str(crf),
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
-        proc = subprocess.run(cmd, input=frames.tobytes(), capture_output=True)
-        if proc.returncode != 0:
-            raise DataError(f"ffmpeg could not write {path}: {proc.stderr.decode(errors='replace').strip()[-500:]}")
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
+            try:
+                for i in range(t):
+                    frame = np.ascontiguousarray(frames[i], dtype=np.uint8)
+                    if frame.shape != first.shape:
+                        raise ValueError(f"frame {i} is {frame.shape}, frame 0 is {first.shape}")
+                    proc.stdin.write(frame.tobytes())
+            except BrokenPipeError:
+                pass                                 # ffmpeg stopped early: its message follows
+            finally:
+                proc.stdin.close()
+                proc.wait()
+            if proc.returncode != 0:
+                errors.seek(0)
+                message = errors.read().decode(errors="replace").strip()[-500:]
+                raise DataError(f"ffmpeg could not write {path}: {message}")
         os.replace(out, path)
 
 

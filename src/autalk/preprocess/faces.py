@@ -330,8 +330,19 @@ def align_video_faithful(frames: Iterable[np.ndarray], cfg: FaceConfig, models: 
                         interpolated=np.zeros(len(crops), dtype=bool), stats=stats)
 
 
-def align_image(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> tuple[np.ndarray, np.ndarray]:
-    """One photograph's aligned crop (RGB) and its landmarks in crop pixels (e.g. a user's identity image).
+@dataclass
+class PhotoFace:
+    """The largest face of one photograph, aligned; ``matrix`` maps photo pixels to crop pixels, so its inverse
+    carries a generated crop back into the photo (paste-back)."""
+
+    crop: np.ndarray             # (S, S, 3) uint8 RGB
+    landmarks: np.ndarray        # (68, 2) float32 in crop pixels
+    matrix: np.ndarray           # (2, 3) similarity, photo -> crop
+    faces_found: int
+
+
+def align_photo(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> PhotoFace:
+    """One photograph's largest face (e.g. a user's identity image), aligned as the training clips were.
     Uses the detector's configured upsampling plus one more level: a single image can afford it."""
     gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
     faces = detect_faces(models, gray, dataclasses.replace(cfg, detector_upsample=cfg.detector_upsample + 1))
@@ -340,4 +351,11 @@ def align_image(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> t
     landmarks = fit_landmarks(models, gray, _best_box(faces))
     aligner = Aligner(cfg)
     matrix = aligner.transform(landmarks)
-    return aligner.warp(image_rgb, matrix), apply_transform(matrix, landmarks).astype(np.float32)
+    return PhotoFace(aligner.warp(image_rgb, matrix), apply_transform(matrix, landmarks).astype(np.float32),
+                     matrix, len(faces))
+
+
+def align_image(image_rgb: np.ndarray, cfg: FaceConfig, models: DlibModels) -> tuple[np.ndarray, np.ndarray]:
+    """One photograph's aligned crop (RGB) and its landmarks in crop pixels."""
+    face = align_photo(image_rgb, cfg, models)
+    return face.crop, face.landmarks
