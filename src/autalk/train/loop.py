@@ -3,10 +3,12 @@ first step, then one loop of generator step + discriminator step, logging each s
 steps, and exporting the self-describing generator checkpoint at the end.
 
 Losses (weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box, off in
-the reference setting); the AU loss, i.e. the frozen pre-trained AU classifier on
+the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth;
+the AU loss, i.e. the frozen pre-trained AU classifier on
 each generated frame against that frame's AU labels: BCE on the presence logits + L1 on the intensities divided
 by 5 (both in [0, 1] units, so neither dominates; frames the labeller failed on are masked out); and the
-non-saturating frame GAN loss from the patch discriminator.
+non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential moving
+average of the generator's weights is kept beside it and is what the exported checkpoint holds.
 
 A rerun with the same settings resumes from ``run_dir/checkpoint.pt``: weights, optimiser moments, every RNG
 state and the step (which fixes the data position, see ``dataset.WindowPlan``), so an interrupted run ends
@@ -16,6 +18,7 @@ generator and discriminator are wrapped in DistributedDataParallel; rank 0 alone
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import hashlib
@@ -174,6 +177,25 @@ def mouth_l1(fake: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor) -> tor
     return (diff * inside).sum() / inside.sum().clamp_min(1)
 
 
+def mask_penalty(mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the blend mask plus its total variation (mean absolute step between neighbouring pixels): small,
+    so the identity frame is copied wherever nothing has to move; smooth, so the seam of the blend is invisible."""
+    mask = mask.float()
+    tv = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
+    return mask.mean() + tv
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """Move the averaged weights towards the trained ones. The decay ramps up from 0 ((1 + step) / (10 + step)),
+    so a short run's average is not dominated by its random start; buffers (batch-norm statistics) are copied."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for averaged, trained in zip(ema.parameters(), model.parameters()):
+        averaged.lerp_(trained, 1 - decay)
+    for averaged, trained in zip(ema.buffers(), model.buffers()):
+        averaged.copy_(trained)
+
+
 def check_finite(step: int, losses: dict[str, float]) -> None:
     """Stop on a NaN/inf term before it reaches the weights; ``step`` counts from 1 as in losses.csv."""
     for name, value in losses.items():
@@ -261,6 +283,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         discriminator = discriminator.to(memory_format=torch.channels_last) if discriminator else None
     opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=tc.lr_g, betas=tuple(tc.betas))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr_d, betas=tuple(tc.betas)) if discriminator else None
+    ema = copy.deepcopy(generator).requires_grad_(False).eval() if tc.ema_decay > 0 else None
 
     # -- resume from the run directory's checkpoint when its settings match
     ckpt_path = paths.run_dir / "checkpoint.pt"
@@ -277,6 +300,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         else:
             generator.load_state_dict(ckpt["generator"])
             opt_g.load_state_dict(ckpt["opt_g"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             if discriminator is not None:
                 discriminator.load_state_dict(ckpt["discriminator"])
                 opt_d.load_state_dict(ckpt["opt_d"])
@@ -295,6 +320,10 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     export_config = {"model": dataclasses.asdict(mc), "training": dataclasses.asdict(tc),
                      "aus": dataclasses.asdict(cfg.aus), "preprocess": dataclasses.asdict(cfg.preprocess)}
 
+    def exported() -> Generator:
+        """The generator that generates: the weight average when one is kept."""
+        return ema if ema is not None else bare(generator)
+
     def checkpoint(at_step: int) -> None:
         states = [None] * world
         if ddp:
@@ -307,10 +336,11 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
                      "data_position": {"epoch": at_step // plan.batches_per_epoch,
                                        "batch": at_step % plan.batches_per_epoch},
                      "generator": bare(generator).state_dict(), "opt_g": opt_g.state_dict(),
+                     "ema": ema.state_dict() if ema is not None else None,
                      "discriminator": bare(discriminator).state_dict() if discriminator else None,
                      "opt_d": opt_d.state_dict() if opt_d else None, "scaler": None, "rng": states}, ckpt_path)
         with torch.no_grad(), autocast:
-            generated = bare(generator).generate(val_batch["identity"], val_batch["mfcc"],
+            generated = exported().generate(val_batch["identity"], val_batch["mfcc"],
                                                  val_batch["au_intensity"], val_batch["au_presence"]).float()
         val_l1 = (generated - val_batch["frames"]).abs().mean().item()
         logger.checkpoint(at_step, val_l1, val_batch["frames"], generated, paths.curves)
@@ -333,20 +363,23 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         with autocast:
             core = bare(generator)
             au_features = core.au_features(batch["mfcc"], batch["au_intensity"], batch["au_presence"])
-            fake = generator(batch["identity"], batch["mfcc"], au_features)
+            fake, mask = generator(batch["identity"], batch["mfcc"], au_features, with_mask=True)
             terms = {"l1": (fake.float() - real).abs().mean()}
+            terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
                               else torch.zeros((), device=device))
             terms["au"] = au_loss(classifier, fake, batch) if classifier is not None else torch.zeros((), device=device)
             terms["gan_g"] = (gan_loss(discriminator(fake.flatten(0, 1)), real=True) if discriminator is not None
                               else torch.zeros((), device=device))
         loss_g = (tc.weight_l1 * terms["l1"] + tc.weight_mouth * terms["mouth"] + tc.weight_au * terms["au"]
-                  + tc.weight_gan * terms["gan_g"])
+                  + tc.weight_gan * terms["gan_g"] + tc.weight_mask * terms["mask"])
         values = {name: t.item() for name, t in terms.items()}
         check_finite(step + 1, values)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if ema is not None:
+            update_ema(ema, bare(generator), tc.ema_decay, step)
 
         # discriminator step on the same generated frames
         values["d"] = 0.0
@@ -374,7 +407,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     # a rerun of a finished run trains no step and only re-exports
     if master:
         paths.model.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(generator_checkpoint(bare(generator), export_config, cfg.aus.units, step),
+        atomic_save(generator_checkpoint(exported(), export_config, cfg.aus.units, step),
                     paths.model)
         logger.close(paths.curves)
         log.info("wrote %s (step %d)", paths.model, step)
