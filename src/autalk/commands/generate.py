@@ -2,6 +2,7 @@
 variant, or the ``static`` / ``real`` reference); ``generate`` animates a user's face photo with any audio."""
 
 import argparse
+import time
 from pathlib import Path
 
 from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
@@ -53,5 +54,10 @@ def _generate_clips(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from autalk.generate.photo import generate_from_photo
 
-    generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
-                        resolve_device(args.device))
+    start = time.perf_counter()
+    result = generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
+                                 resolve_device(args.device))
+    seconds = time.perf_counter() - start
+    n = len(result.frames)  # end to end: model loading, face detection + alignment, MFCC, network, mp4 mux
+    print(f"{args.output}: {n} frames in {seconds:.2f} s = {n / seconds:.1f} frames/s "
+          f"({n / result.fps / seconds:.2f}x real time)")
