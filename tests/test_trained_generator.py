@@ -42,7 +42,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture(scope="module", params=[0, 1])
 def trained(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"trained_{request.param}")
-    paths = make_corpus(root, clips_per_speaker=6, n_frames=40)
+    paths = make_corpus(root, clips_per_speaker=6, n_frames=40, silent_start=6)
     cfg = tiny_config({"training": {"max_steps": STEPS, "epochs": 1000, "checkpoint_every": STEPS, "lr_g": 2e-3,
                                     "lr_schedule": "cosine", "weight_mouth": 2.0, "seed": request.param}},
                       {"model": {"output": "mask_blend", "full_res_skip": True}, "training": {"ema_decay": 0.99}})

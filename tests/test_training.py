@@ -35,6 +35,7 @@ VARIANTS = {
     "mouth_l1": {"training": {"weight_mouth": 1.0}},
     "mask_blend_full_res_ema": {"model": {"output": "mask_blend", "full_res_skip": True},
                                 "training": {"ema_decay": 0.9}},
+    "cpu_bf16": {"model": {"output": "mask_blend"}, "training": {"cpu_bf16": True}},
 }
 
 

@@ -233,7 +233,10 @@ class TrainingConfig:
     checkpoint_every: int = _f(1000, "steps between checkpoints", minimum=1)
     seed: int = _f(0, "random seed")
     device: str = _f("auto", "auto, cpu, cuda or cuda:N")
-    precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (CPU always trains in fp32)")
+    precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (the CPU trains in fp32 unless "
+                                            "cpu_bf16)")
+    cpu_bf16: bool = _f(False, "bf16 autocast on the CPU too (with precision bf16): ~2x faster generator steps on "
+                        "a CPU with AVX512-BF16 or AMX, slower on one without")
     num_workers: int = _f(2, "data loader workers", minimum=0)
     cache_mb: int = _f(4096, "training clips are held in memory when their files total at most this (MiB); "
                        "otherwise each sample reads its clip file", minimum=0)

@@ -55,5 +55,5 @@ class FrameDecoder(nn.Module):
         out = self.head(x)
         if not self.mask_blend:
             return torch.tanh(out), None
-        mask = torch.sigmoid(out[:, 3:])
-        return mask * torch.tanh(out[:, :3]) + (1 - mask) * identity.to(out.dtype), mask
+        mask = torch.sigmoid(out[:, 3:].to(identity.dtype))  # blended at the identity's precision, not bf16's
+        return mask * torch.tanh(out[:, :3].to(identity.dtype)) + (1 - mask) * identity, mask
