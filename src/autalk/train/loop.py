@@ -342,7 +342,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
                      "opt_d": opt_d.state_dict() if opt_d else None, "scaler": None, "rng": states}, ckpt_path)
         with torch.no_grad(), autocast:
             generated = exported().generate(val_batch["identity"], val_batch["mfcc"],
-                                                 val_batch["au_intensity"], val_batch["au_presence"]).float()
+                                            val_batch["au_intensity"], val_batch["au_presence"]).float()
         val_l1 = (generated - val_batch["frames"]).abs().mean().item()
         logger.checkpoint(at_step, val_l1, val_batch["frames"], generated, paths.curves)
 
