@@ -5,10 +5,11 @@ the identity frame shows a closed mouth).
 Two generators, each trained 200 steps at the fixtures' 32 px scale (~40 s each on one idle core): the paper's
 (``full``) and the demo's combination (mask blend + full-resolution skip + weight average, ``ours``), on different
 seeds. Thresholds, PSNR against the identity frame over 24 silent frames (measured on this corpus): the paper's
-generator untrained gives 18.1 dB and trained 36.7 dB, and a frame that differs from the identity only by an open
-(half-open) mouth scores 18.9 (22.8) dB, so 30 dB means the face is redrawn and the mouth kept shut. The mask
-blend starts near the identity (36.8 dB untrained, its mask ~0.12 everywhere) and trained closes its mask where
-nothing moves (65-107 dB over seeds and mask weights), so its bar is 45 dB.
+generator untrained gives 18.1 dB and trained 36.7-37.8 dB (with and without full-resolution skip and average),
+and a frame that differs from the identity only by an open (half-open) mouth scores 18.9 (22.8) dB, so 30 dB
+means the face is redrawn and the mouth kept shut. The mask blend starts near the identity (36.8 dB untrained,
+its mask ~0.12 everywhere) and trained closes its mask where nothing moves (65-107 dB over seeds and mask
+weights), so its bar is 45 dB.
 
 Not shown here: that speech opens the mouth. At this scale and budget neither generator learned the bar's
 motion (200 steps, batch 2 x 8 frames); the demo's mouth LMD against the still photo measures it instead.
