@@ -5,7 +5,7 @@ samples/s alone (clips in memory and read from disk). Runs on CPU, and on CUDA t
 A sample is one training clip window (``clip_length`` frames). Data: synthetic clip files written through
 ``save_clip`` with freshly initialised pre-trained-network checkpoints (weights do not change the cost).
 
-    .venv/bin/python benchmarks/train_throughput.py [--paper-steps 3] [--demo-steps 8]
+    .venv/bin/python benchmarks/train_throughput.py [--paper-steps 3] [--demo-steps 8]   (0 steps: scale skipped)
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load
 from autalk.train.loop import train  # noqa: E402
 
 
-def scale_config(dataset: str, device: str, steps: int):
+def scale_config(dataset: str, device: str, steps: int, cpu_bf16: bool = False):
     cfg = load_config(REPO / "config.yaml").dataset(dataset).variant("full")
     training = dataclasses.replace(cfg.training, max_steps=steps, checkpoint_every=10**9, device=device,
-                                   num_workers=0, epochs=1000)
+                                   num_workers=0, epochs=1000, cpu_bf16=cpu_bf16)
     return dataclasses.replace(cfg, training=training)
 
 
@@ -89,9 +89,14 @@ def main() -> None:
         paper = make_corpus(Path(tmp) / "paper", crop=128, clips_per_speaker=8, n_frames=75, feature_dim=64)
         for name, dataset, corpus, steps in (("demo scale", "demo", demo, args.demo_steps),
                                              ("paper scale", "grid", paper, args.paper_steps)):
+            if steps < 1:
+                continue
             for device in devices:
                 rows.append(loop_row(name, scale_config(dataset, device, steps), corpus, device))
                 print(rows[-1], flush=True)
+            rows.append(loop_row(f"{name}, bf16 autocast on CPU", scale_config(dataset, "cpu", steps, True), corpus,
+                                 "cpu"))
+            print(rows[-1], flush=True)
             for in_memory in (True, False):
                 rows.append(loader_row(name, scale_config(dataset, "cpu", steps), corpus, in_memory))
                 print(rows[-1], flush=True)

@@ -3,6 +3,8 @@ clip and its failure modes, and the photo CLI's errors and output (with a real, 
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import cv2
@@ -72,11 +74,12 @@ def run_cli(*args: str) -> int:
     return main([*map(str, args)])
 
 
-def test_photo_cli_writes_video_and_au_track(checkpoint, inputs, tmp_path):
+def test_photo_cli_writes_video_and_au_track(checkpoint, inputs, tmp_path, capsys):
     _, face, speech = inputs
     out, aus = tmp_path / "out.mp4", tmp_path / "aus.csv"
     assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", speech, "-o", out,
                    "--au-scale", "1.5", "--save-aus", aus, "--device", "cpu") == 0
+    assert re.search(r"30 frames in [\d.]+ s = [\d.]+ frames/s \([\d.]+x real time\)", capsys.readouterr().out)
     info = probe(out)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 300, 300)   # the photo's
     assert info.duration_s == pytest.approx(1.2, abs=0.05)

@@ -33,6 +33,9 @@ VARIANTS = {
     "gru_no_au": {"model": {"fusion": "gru", "au_input": "none", "au_loss": False}},
     "no_discriminator": {"model": {"discriminator": False, "au_input": "ground_truth"}},
     "mouth_l1": {"training": {"weight_mouth": 1.0}},
+    "mask_blend_full_res_ema": {"model": {"output": "mask_blend", "full_res_skip": True},
+                                "training": {"ema_decay": 0.9}},
+    "cpu_bf16": {"model": {"output": "mask_blend"}, "training": {"cpu_bf16": True}},
 }
 
 
@@ -46,6 +49,7 @@ def test_each_variant_trains_checkpoints_and_exports(corpus, name):
     assert (losses["au"] > 0).all() == cfg.model.au_loss
     assert (losses["mouth"] > 0).all() == (cfg.training.weight_mouth > 0)
     assert (losses["d"] > 0).all() == cfg.model.discriminator
+    assert (losses["mask"] > 0).all() == (cfg.model.output == "mask_blend")
     assert (paths.run_dir / "samples" / "step_0000002.png").stat().st_size > 0
     assert paths.curves.stat().st_size > 0 and list((paths.run_dir / "tensorboard").glob("events.*"))
     generator = load_generator(paths.model)
@@ -55,6 +59,12 @@ def test_each_variant_trains_checkpoints_and_exports(corpus, name):
     frames = generator.generate(identity, torch.from_numpy(clip.mfcc_windows),
                                 torch.full((clip.n_frames, 5), 2.0))
     assert frames.shape == (1, clip.n_frames, 3, 32, 32)
+    trained = torch.load(paths.run_dir / "checkpoint.pt", weights_only=True)
+    exported = torch.load(paths.model, weights_only=True)["state_dict"]
+    kept = trained["ema"] if cfg.training.ema_decay > 0 else trained["generator"]
+    assert all(torch.equal(exported[k], v) for k, v in kept.items())
+    if cfg.training.ema_decay > 0:  # the average, not the last step's weights, is what generates
+        assert not torch.equal(exported["decoder.proj.weight"], trained["generator"]["decoder.proj.weight"])
 
 
 def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):

@@ -42,8 +42,10 @@ def tiny_config(overrides: dict | None = None, variant_overrides: dict | None = 
     return config_from_dict(raw).dataset("demo").variant("v")
 
 
-def _clip(utt_id: str, n_frames: int, crop: int, rng: np.random.Generator) -> tuple[Clip, np.ndarray]:
+def _clip(utt_id: str, n_frames: int, crop: int, rng: np.random.Generator,
+          silent_start: int = 0) -> tuple[Clip, np.ndarray]:
     energy = np.clip(np.sin(np.linspace(0, rng.uniform(2, 6), n_frames) + rng.uniform(0, 3)), 0, 1)
+    energy[:silent_start] = 0.0                                               # a closed-mouth identity frame
     frames = np.full((n_frames, crop, crop, 3), 150, np.uint8)
     u = crop // 32
     frames[:, 6 * u:12 * u, 8 * u:24 * u] = (60, 90, 200)                     # "eyes" band: identity
@@ -62,9 +64,10 @@ def _clip(utt_id: str, n_frames: int, crop: int, rng: np.random.Generator) -> tu
 
 
 def make_corpus(root: Path, lengths: dict[str, int] | None = None, crop: int = CROP, clips_per_speaker: int = 3,
-                n_frames: int | None = None, feature_dim: int = 4) -> TrainPaths:
+                n_frames: int | None = None, feature_dim: int = 4, silent_start: int = 0) -> TrainPaths:
     """Clips for speakers a, b (train), v (val), t (test) of 14, 16, 18, ... frames (or ``n_frames``);
-    ``lengths`` overrides the frame count per utt_id. ``feature_dim``: the audio-to-AU networks' F."""
+    ``lengths`` overrides the frame count per utt_id. ``feature_dim``: the audio-to-AU networks' F.
+    ``silent_start``: frames of silence (mouth closed) each clip begins with, as real recordings do."""
     rng = np.random.default_rng(0)
     clips_root = root / "clips"
     qc_rows, utts, frames_idx, success, intensity = [], [], [], [], []
@@ -72,7 +75,7 @@ def make_corpus(root: Path, lengths: dict[str, int] | None = None, crop: int = C
         for k in range(clips_per_speaker):
             utt_id = f"{speaker}_{k}"
             n = (lengths or {}).get(utt_id, n_frames or 14 + 2 * k)
-            clip, energy = _clip(utt_id, n, crop, rng)
+            clip, energy = _clip(utt_id, n, crop, rng, silent_start)
             save_clip(clip, clips_root / speaker / f"{utt_id}.npz")
             qc_rows.append({"utt_id": utt_id, "speaker": speaker, "split": split, "status": "kept", "reason": "",
                             "detail": "", "n_frames": n, "n_interpolated": 0})

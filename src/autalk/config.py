@@ -214,6 +214,11 @@ class ModelConfig:
     attention_heads: int = _f(4, "self-attention heads per level", minimum=1)
     attention_head_dim: int = _f(14, "key/value size per head", minimum=1)
     gru_hidden: int = _f(1024, "hidden size of the GRU fusion variant", minimum=1)
+    output: Literal["direct", "mask_blend"] = _f("direct", "the decoder's image is the frame (the paper), or it is "
+                                                 "blended with the identity frame through a learned per-pixel "
+                                                 "mask (unchanged regions stay as sharp as the photo)")
+    full_res_skip: bool = _f(False, "also feed the identity image itself to the decoder's last layers (the "
+                             "paper's finest skip map is at half resolution)")
 
 
 @dataclass
@@ -240,10 +245,17 @@ class TrainingConfig:
     weight_gan: float = _f(0.002, "frame GAN loss weight", minimum=0)
     weight_mouth: float = _f(0.0, "extra L1 on the mouth box (landmarks 49-68 + margin) of each frame; 0: the "
                              "reference losses only (a short run learns lip motion much sooner with it)", minimum=0)
+    weight_mask: float = _f(0.1, "mask_blend output: penalty on the mask's mean and total variation (keeps it "
+                            "small and smooth, so only what must move is generated)", minimum=0)
+    ema_decay: float = _f(0.0, "exponential moving average of the generator's weights, exported for generation "
+                          "(0: off, the trained weights are exported as in the paper)", minimum=0, exclusiveMaximum=1)
     checkpoint_every: int = _f(1000, "steps between checkpoints", minimum=1)
     seed: int = _f(0, "random seed")
     device: str = _f("auto", "auto, cpu, cuda or cuda:N")
-    precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (CPU always trains in fp32)")
+    precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (the CPU trains in fp32 unless "
+                                            "cpu_bf16)")
+    cpu_bf16: bool = _f(False, "bf16 autocast on the CPU too (with precision bf16): ~2x faster generator steps on "
+                        "a CPU with AVX512-BF16 or AMX, slower on one without")
     num_workers: int = _f(2, "data loader workers", minimum=0)
     cache_mb: int = _f(4096, "training clips are held in memory when their files total at most this (MiB); "
                        "otherwise each sample reads its clip file", minimum=0)

@@ -2,6 +2,7 @@
 variant, or the ``static`` / ``real`` reference); ``generate`` animates a user's face photo with any audio."""
 
 import argparse
+import time
 from pathlib import Path
 
 from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
@@ -79,5 +80,10 @@ def _generate(args: argparse.Namespace) -> None:
 
     if args.save_aus is True:
         raise ConfigError("--save-aus needs a CSV file name (it is a flag only in batch mode)")
-    generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus, device,
-                        args.crop_only, args.side_by_side)
+    start = time.perf_counter()
+    result = generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
+                                 device, args.crop_only, args.side_by_side)
+    seconds = time.perf_counter() - start
+    n = len(result.frames)  # end to end: model loading, face detection + alignment, MFCC, network, mp4 mux
+    print(f"{args.output}: {n} frames in {seconds:.2f} s = {n / seconds:.1f} frames/s "
+          f"({n / result.fps / seconds:.2f}x real time)")

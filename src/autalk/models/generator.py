@@ -67,7 +67,8 @@ class Generator(nn.Module):
         au_dim = 0 if model.au_input == "none" else n_aus * model.au_feature_dim
         self.in_dim = model.image_dim + model.audio_dim + au_dim
         self.fusion = build_fusion(model, self.in_dim, clip_length)
-        self.decoder = FrameDecoder(self.fusion.out_dim, crop_size)
+        self.decoder = FrameDecoder(self.fusion.out_dim, crop_size, output=model.output,
+                                    full_res_skip=model.full_res_skip)
 
     def train(self, mode: bool = True) -> "Generator":
         super().train(mode)
@@ -89,10 +90,11 @@ class Generator(nn.Module):
             return self.au_embedding(au_intensity, au_presence)
         return None
 
-    def forward(self, identity: torch.Tensor, mfcc_windows: torch.Tensor,
-                au_features: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, identity: torch.Tensor, mfcc_windows: torch.Tensor, au_features: torch.Tensor | None,
+                with_mask: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """identity (B, 3, S, S) in [-1, 1], mfcc_windows (B, T, C, W), au_features (B, T, K, F) or None
-        -> frames (B, T, 3, S, S) in [-1, 1]."""
+        -> frames (B, T, 3, S, S) in [-1, 1]; with ``with_mask`` also the blend mask (B, T, 1, S, S), or None
+        when ``model.output`` is ``direct`` (training penalises the mask)."""
         b, t = mfcc_windows.shape[:2]
         image, skips = self.image_encoder(identity)                                      # (B, Di), skip maps
         audio = self.audio_encoder(mfcc_windows.flatten(0, 1)).view(b, t, -1)             # (B, T, Da)
@@ -100,9 +102,12 @@ class Generator(nn.Module):
         if self.au_input != "none":
             parts.append(au_features.flatten(2).to(audio.dtype))                          # (B, T, K*F)
         fused = self.fusion(torch.cat(parts, dim=-1))                                     # (B, T, Df)
-        skips = [s.unsqueeze(1).expand(b, t, *s.shape[1:]).flatten(0, 1) for s in skips]  # identity per frame
-        frames = self.decoder(fused.flatten(0, 1), skips)                                 # (B*T, 3, S, S)
-        return frames.view(b, t, *frames.shape[1:])
+        per_frame = [s.unsqueeze(1).expand(b, t, *s.shape[1:]).flatten(0, 1) for s in [*skips, identity]]
+        frames, mask = self.decoder(fused.flatten(0, 1), per_frame[:-1], per_frame[-1])  # (B*T, 3, S, S)
+        frames = frames.view(b, t, *frames.shape[1:])
+        if not with_mask:
+            return frames
+        return frames, None if mask is None else mask.view(b, t, *mask.shape[1:])
 
     @torch.no_grad()
     def generate(self, identity: torch.Tensor, mfcc_windows: torch.Tensor, au_intensity: torch.Tensor | None = None,

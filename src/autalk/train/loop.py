@@ -3,10 +3,12 @@ first step, then one loop of generator step + discriminator step, logging each s
 steps, and exporting the self-describing generator checkpoint at the end.
 
 Losses (weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box, off in
-the reference setting); the AU loss, i.e. the frozen pre-trained AU classifier on
+the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth;
+the AU loss, i.e. the frozen pre-trained AU classifier on
 each generated frame against that frame's AU labels: BCE on the presence logits + L1 on the intensities divided
 by 5 (both in [0, 1] units, so neither dominates; frames the labeller failed on are masked out); and the
-non-saturating frame GAN loss from the patch discriminator.
+non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential moving
+average of the generator's weights is kept beside it and is what the exported checkpoint holds.
 
 A rerun with the same settings resumes from ``run_dir/checkpoint.pt``: weights, optimiser moments, every RNG
 state and the step (which fixes the data position, see ``dataset.WindowPlan``), so an interrupted run ends
@@ -16,6 +18,7 @@ generator and discriminator are wrapped in DistributedDataParallel; rank 0 alone
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import hashlib
@@ -144,11 +147,12 @@ def bare(module: nn.Module) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------- batches
-def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
-    """uint8 HWC frames -> float NCHW in [-1, 1] on the device (converted there: 4x fewer bytes to move)."""
+def to_device(batch: dict, device: torch.device) -> dict:
+    """uint8 HWC frames -> float NCHW in [-1, 1] on the device (converted there: 4x fewer bytes to move); the
+    identity in channels-last memory order, as the models are."""
     out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     identity = out["identity"].permute(0, 3, 1, 2).float().div(127.5).sub(1)
-    out["identity"] = identity.contiguous(memory_format=torch.channels_last) if channels_last else identity
+    out["identity"] = identity.contiguous(memory_format=torch.channels_last)
     out["frames"] = out["frames"].permute(0, 1, 4, 2, 3).float().div(127.5).sub(1)
     return out
 
@@ -172,6 +176,25 @@ def mouth_l1(fake: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor) -> tor
               & ((coords >= x0) & (coords <= x1))[..., None, :]).float()            # (B, T, S, S)
     diff = (fake.float() - real).abs().mean(dim=2)                                  # (B, T, S, S)
     return (diff * inside).sum() / inside.sum().clamp_min(1)
+
+
+def mask_penalty(mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the blend mask plus its total variation (mean absolute step between neighbouring pixels): small,
+    so the identity frame is copied wherever nothing has to move; smooth, so the seam of the blend is invisible."""
+    mask = mask.float()
+    tv = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
+    return mask.mean() + tv
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """Move the averaged weights towards the trained ones. The decay ramps up from 0 ((1 + step) / (10 + step)),
+    so a short run's average is not dominated by its random start; buffers (batch-norm statistics) are copied."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for averaged, trained in zip(ema.parameters(), model.parameters()):
+        averaged.lerp_(trained, 1 - decay)
+    for averaged, trained in zip(ema.buffers(), model.buffers()):
+        averaged.copy_(trained)
 
 
 def check_finite(step: int, losses: dict[str, float]) -> None:
@@ -199,7 +222,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     else:
         device = resolve_device(tc.device)
     cuda = device.type == "cuda"
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and tc.precision == "bf16" else nullcontext())
+    bf16 = tc.precision == "bf16" and (cuda or tc.cpu_bf16)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     master = rank == 0
     random.seed(tc.seed + rank)
     np.random.seed(tc.seed + rank)
@@ -229,7 +253,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     val_set = ClipWindows(fixed_val, labels, paths.labels, tc.clip_length, shape, cache, tc.identity_index)
     val_start = fixed_start if fixed_start is not None else 0
     val_batch = to_device(torch.utils.data.default_collate([val_set[(i, val_start)] for i in range(len(val_set))]),
-                          device, cuda)
+                          device)
     plan = WindowPlan([c.n_frames for c in train_clips], tc.clip_length, tc.batch_size, tc.seed, fixed_start,
                       rank, world)
     total_steps = tc.epochs * plan.batches_per_epoch
@@ -256,11 +280,11 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     generator = Generator(mc, cfg.preprocess.faces.crop_size, *shape, len(cfg.aus.units), tc.clip_length,
                           audio2au).to(device)
     discriminator = PatchDiscriminator().to(device) if mc.discriminator else None
-    if cuda:
-        generator = generator.to(memory_format=torch.channels_last)
-        discriminator = discriminator.to(memory_format=torch.channels_last) if discriminator else None
+    generator = generator.to(memory_format=torch.channels_last)  # faster convolutions on GPUs and CPUs alike
+    discriminator = discriminator.to(memory_format=torch.channels_last) if discriminator else None
     opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=tc.lr_g, betas=tuple(tc.betas))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr_d, betas=tuple(tc.betas)) if discriminator else None
+    ema = copy.deepcopy(generator).requires_grad_(False).eval() if tc.ema_decay > 0 else None
 
     # -- resume from the run directory's checkpoint when its settings match
     ckpt_path = paths.run_dir / "checkpoint.pt"
@@ -277,6 +301,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         else:
             generator.load_state_dict(ckpt["generator"])
             opt_g.load_state_dict(ckpt["opt_g"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             if discriminator is not None:
                 discriminator.load_state_dict(ckpt["discriminator"])
                 opt_d.load_state_dict(ckpt["opt_d"])
@@ -295,6 +321,10 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     export_config = {"model": dataclasses.asdict(mc), "training": dataclasses.asdict(tc),
                      "aus": dataclasses.asdict(cfg.aus), "preprocess": dataclasses.asdict(cfg.preprocess)}
 
+    def exported() -> Generator:
+        """The generator that generates: the weight average when one is kept."""
+        return ema if ema is not None else bare(generator)
+
     def checkpoint(at_step: int) -> None:
         states = [None] * world
         if ddp:
@@ -307,11 +337,12 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
                      "data_position": {"epoch": at_step // plan.batches_per_epoch,
                                        "batch": at_step % plan.batches_per_epoch},
                      "generator": bare(generator).state_dict(), "opt_g": opt_g.state_dict(),
+                     "ema": ema.state_dict() if ema is not None else None,
                      "discriminator": bare(discriminator).state_dict() if discriminator else None,
                      "opt_d": opt_d.state_dict() if opt_d else None, "scaler": None, "rng": states}, ckpt_path)
         with torch.no_grad(), autocast:
-            generated = bare(generator).generate(val_batch["identity"], val_batch["mfcc"],
-                                                 val_batch["au_intensity"], val_batch["au_presence"]).float()
+            generated = exported().generate(val_batch["identity"], val_batch["mfcc"],
+                                            val_batch["au_intensity"], val_batch["au_presence"]).float()
         val_l1 = (generated - val_batch["frames"]).abs().mean().item()
         logger.checkpoint(at_step, val_l1, val_batch["frames"], generated, paths.curves)
 
@@ -323,7 +354,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
                mininterval=1.0, desc=f"train {cfg.name}")
     t_last = time.perf_counter()
     for batch in loader:
-        batch = to_device(batch, device, cuda)
+        batch = to_device(batch, device)
         real = batch["frames"]
         for opt, base in ((opt_g, tc.lr_g), (opt_d, tc.lr_d)):
             for group in opt.param_groups if opt is not None else ():
@@ -333,20 +364,23 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         with autocast:
             core = bare(generator)
             au_features = core.au_features(batch["mfcc"], batch["au_intensity"], batch["au_presence"])
-            fake = generator(batch["identity"], batch["mfcc"], au_features)
+            fake, mask = generator(batch["identity"], batch["mfcc"], au_features, with_mask=True)
             terms = {"l1": (fake.float() - real).abs().mean()}
+            terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
                               else torch.zeros((), device=device))
             terms["au"] = au_loss(classifier, fake, batch) if classifier is not None else torch.zeros((), device=device)
             terms["gan_g"] = (gan_loss(discriminator(fake.flatten(0, 1)), real=True) if discriminator is not None
                               else torch.zeros((), device=device))
         loss_g = (tc.weight_l1 * terms["l1"] + tc.weight_mouth * terms["mouth"] + tc.weight_au * terms["au"]
-                  + tc.weight_gan * terms["gan_g"])
+                  + tc.weight_gan * terms["gan_g"] + tc.weight_mask * terms["mask"])
         values = {name: t.item() for name, t in terms.items()}
         check_finite(step + 1, values)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if ema is not None:
+            update_ema(ema, bare(generator), tc.ema_decay, step)
 
         # discriminator step on the same generated frames
         values["d"] = 0.0
@@ -374,7 +408,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     # a rerun of a finished run trains no step and only re-exports
     if master:
         paths.model.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(generator_checkpoint(bare(generator), export_config, cfg.aus.units, step),
+        atomic_save(generator_checkpoint(exported(), export_config, cfg.aus.units, step),
                     paths.model)
         logger.close(paths.curves)
         log.info("wrote %s (step %d)", paths.model, step)

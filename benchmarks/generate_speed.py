@@ -1,0 +1,77 @@
+"""End-to-end speed of ``autalk generate`` (model loading, face detection and alignment, MFCC, audio-to-AU,
+the generator, the mp4 mux) on a 3 s clip at 128 px, against real time, on one CPU thread: wall time as the
+command prints it, and its CPU time (user + system), which is what one idle core would need.
+
+The generator is the paper-scale one (config.yaml ``grid``: 128 px crop, TCSAN 512-512-512-1024 with channel
+attention, predicted AUs), freshly initialised (weights do not change the cost); the photo is scikit-image's
+astronaut, the audio 3 s of a voiced-like tone. Run with one thread to measure "one CPU core":
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/generate_speed.py [--seconds 3] [--dataset grid] [--runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import soundfile
+import torch
+from skimage import data
+
+REPO = Path(__file__).resolve().parents[1]
+
+from autalk.config import load_config  # noqa: E402
+from autalk.models.audio2au import Audio2AU  # noqa: E402
+from autalk.models.generator import build_generator, generator_checkpoint  # noqa: E402
+
+
+def write_checkpoint(dataset: str, path: Path) -> None:
+    cfg = load_config(REPO / "config.yaml").dataset(dataset).variant("full")
+    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("model", "training", "preprocess")}
+    units = cfg.aus.units
+    torch.manual_seed(0)
+    a = cfg.audio2au
+    audio2au = Audio2AU(units, 12, cfg.preprocess.mfcc.window, cfg.model.au_feature_dim,
+                        time_channels=a.time_channels, freq_channels=a.freq_channels, lstm_hidden=a.lstm_hidden)
+    torch.save(generator_checkpoint(build_generator(config, units, audio2au), config, units, 0), path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--dataset", default="grid")
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_checkpoint(args.dataset, tmp / "generator.pt")
+        cv2.imwrite(str(tmp / "face.jpg"), cv2.cvtColor(data.astronaut()[:300, 100:400], cv2.COLOR_RGB2BGR))
+        t = np.arange(int(args.seconds * 16000)) / 16000
+        speech = 0.3 * np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+        soundfile.write(str(tmp / "speech.wav"), speech.astype(np.float32), 16000)
+        for run in range(args.runs):
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out = subprocess.run([str(REPO / ".venv" / "bin" / "autalk"), "generate", "--checkpoint",
+                                  str(tmp / "generator.pt"), "--image", str(tmp / "face.jpg"), "--audio",
+                                  str(tmp / "speech.wav"), "-o", str(tmp / "out.mp4"), "--device", "cpu"],
+                                 capture_output=True, text=True, check=True).stdout
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_s = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+            fps = re.search(r"= ([\d.]+) frames/s \(([\d.]+)x real time\)", out)
+            # CPU time is what one idle core would need; wall time on a loaded machine also counts waiting
+            print(f"run {run + 1}: {out.strip()}; CPU time {cpu_s:.2f} s = {args.seconds / cpu_s:.2f}x real time "
+                  f"on one idle core (torch threads: {torch.get_num_threads()})", flush=True)
+            if fps is None:
+                sys.exit("autalk generate printed no frames per second")
+
+
+if __name__ == "__main__":
+    main()
