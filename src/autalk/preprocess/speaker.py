@@ -8,7 +8,6 @@ leaves nothing a rerun (or Snakemake) could mistake for finished work.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from autalk.errors import DataError
 from autalk.preprocess.dlib_models import load_models
 from autalk.preprocess.process import ClipJob, preprocess_clip
 from autalk.preprocess.qc import qc_table
+from autalk.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ def preprocess_speaker(cfg: PreprocessConfig, manifest_path: str | Path, speaker
                 rows.append(_run(job))
                 progress.update()
         else:
-            # spawn, not fork: a child forked after OpenCV has started its thread pools can deadlock.
-            with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (cfg,)) as pool:
+            with spawn_pool(processes, _init_worker, (cfg,)) as pool:
                 rows = []
                 for row in pool.imap_unordered(_run, jobs):
                     rows.append(row)
