@@ -4,6 +4,9 @@ clip and its failure modes, and the photo CLI's errors and output (with a real, 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -228,3 +231,72 @@ def test_cli_animates_a_face_that_is_not_in_the_demo_corpus(evaluated, tmp_path,
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert info.duration_s == pytest.approx(int(len(audio) / rate * 25) / 25, abs=0.06)
     assert len(pd.read_csv(tmp_path / "aus.csv")) == int(len(audio) / rate * 25)
+
+
+# -------------------------------------------------------------------- arguments that would lose work or mislead
+@pytest.mark.parametrize("case, message", [
+    ("output_is_checkpoint", "-o .* is the same file as --checkpoint"),
+    ("aus_is_image", "--save-aus .* is the same file as --image"),
+    ("wrong_video_suffix", r"-o .*out\.avi: expected a \.mp4 file name"),
+    ("wrong_table_suffix", r"--save-aus .*aus\.mp4: expected a \.csv file name"),
+    ("output_is_folder", "is a folder"),
+    ("unwritable_folder", "cannot write in"),
+    ("scale_nan", "--au-scale must be a number from 0 to 3"),
+    ("scale_inf", "--au-scale must be a number from 0 to 3"),
+    ("scale_huge", "--au-scale must be a number from 0 to 3"),
+    ("cuda_missing", "CUDA is not available on this machine"),
+])
+def test_photo_cli_refuses_arguments_before_any_work(checkpoint, inputs, tmp_path, capsys, case, message):
+    _, face, speech = inputs
+    out, extra = tmp_path / "out.mp4", []
+    if case == "output_is_checkpoint":
+        out = checkpoint
+    elif case == "aus_is_image":
+        extra = ["--save-aus", face]
+    elif case == "wrong_video_suffix":
+        out = tmp_path / "out.avi"
+    elif case == "wrong_table_suffix":
+        extra = ["--save-aus", tmp_path / "aus.mp4"]
+    elif case == "output_is_folder":
+        out = tmp_path / "folder.mp4"
+        out.mkdir()
+    elif case == "unwritable_folder":
+        if os.geteuid() == 0:
+            pytest.skip("root may write anywhere")
+        (tmp_path / "locked").mkdir(mode=0o500)
+        out = tmp_path / "locked" / "sub" / "out.mp4"
+    elif case.startswith("scale"):
+        extra = ["--au-scale", {"scale_nan": "nan", "scale_inf": "inf", "scale_huge": "1e6"}[case]]
+    elif case == "cuda_missing":
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        extra = ["--device", "cuda"]
+    before = {p: p.read_bytes() for p in (checkpoint, face, speech)}
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", speech, "-o", out,
+                   *extra) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and len(err.strip().splitlines()) == 2, err
+    assert {p: p.read_bytes() for p in before} == before               # every input untouched
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "aus.csv").exists()
+
+
+def test_photo_cli_warns_about_silent_and_partly_decoded_audio(checkpoint, inputs, tmp_path, capsys):
+    import imageio_ffmpeg
+
+    _, face, speech = inputs
+    silent = tmp_path / "silent.wav"
+    soundfile.write(str(silent), np.zeros(SR, np.float32), SR)
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", silent,
+                   "-o", tmp_path / "a.mp4", "--device", "cpu") == 0
+    assert re.search(r"WARNING.*silent\.wav is silent", capsys.readouterr().err)
+    mp3 = tmp_path / "speech.mp3"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech), "-c:a", "libmp3lame",
+                    str(mp3)], check=True)
+    data_bytes = bytearray(mp3.read_bytes())
+    middle = len(data_bytes) // 2
+    data_bytes[middle:middle + 3000] = bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8))
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(bytes(data_bytes))
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", corrupt,
+                   "-o", tmp_path / "b.mp4", "--device", "cpu") == 0
+    assert re.search(r"WARNING.*corrupt\.mp3 decoded with \d+ error", capsys.readouterr().err)

@@ -51,7 +51,11 @@ def _generate_clips(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
+    from autalk.generate.checks import check_au_scale, check_outputs
     from autalk.generate.photo import generate_from_photo
 
+    check_au_scale(args.au_scale)
+    check_outputs({"--checkpoint": args.checkpoint, "--image": args.image, "--audio": args.audio},
+                  {"-o": (args.output, ".mp4"), "--save-aus": (args.save_aus, ".csv")})
     generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
                         resolve_device(args.device))

@@ -18,14 +18,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from autalk.atomic import atomic_file
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
+from autalk.generate.checks import check_au_scale
 from autalk.generate.clips import to_tensor, to_uint8
 from autalk.generate.video import write_mp4
 from autalk.models.checkpoints import read_checkpoint
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
 from autalk.preprocess.faces import align_image, detect_faces
+from autalk.preprocess.qc import dbfs
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,7 @@ def animate_photo(checkpoint: str | Path, image_path: str | Path, audio_path: st
                   device: str = "cpu") -> Animation:
     from autalk.models.generator import load_generator
 
-    if au_scale < 0:
-        raise ConfigError(f"--au-scale must be >= 0, got {au_scale}")
+    check_au_scale(au_scale)
     checkpoint = Path(checkpoint)
     settings = _checkpoint_settings(checkpoint)
     pre = settings["preprocess"]
@@ -92,6 +94,10 @@ def animate_photo(checkpoint: str | Path, image_path: str | Path, audio_path: st
     if duration < qc_cfg.min_audio_s or int(duration * fps) < 1:
         raise DataError(f"audio {audio_path} is {duration:.2f} s long; at least {qc_cfg.min_audio_s:g} s of speech "
                         "is needed")
+    level = dbfs(audio)
+    if level < qc_cfg.silence_dbfs:
+        log.warning("audio %s is silent (RMS %.1f dBFS, below %g dBFS): the face will barely move", audio_path,
+                    level, qc_cfg.silence_dbfs)
     n_frames = int(duration * fps)
     windows = torch.from_numpy(mfcc_windows(mfcc(audio, mfcc_cfg), n_frames, mfcc_cfg.window, mfcc_cfg.step))
 
@@ -113,15 +119,12 @@ def generate_from_photo(checkpoint: str | Path, image: str | Path, audio: str | 
                         au_scale: float = 1.0, save_aus: str | Path | None = None, device: str = "cpu") -> Animation:
     """Animate, then write the mp4 (and the AU track as CSV when asked)."""
     result = animate_photo(checkpoint, image, audio, au_scale, device)
-    if save_aus is not None:
-        if result.aus is None:
-            raise ConfigError(f"generator {checkpoint} uses no AUs, so there is no AU track to save (--save-aus)")
-        save_aus = Path(save_aus)
-        save_aus.parent.mkdir(parents=True, exist_ok=True)
-        tmp = save_aus.with_name(f".{save_aus.name}.tmp")
-        result.aus.to_csv(tmp, index=False, float_format="%.4f")
-        tmp.replace(save_aus)
+    if save_aus is not None and result.aus is None:
+        raise ConfigError(f"generator {checkpoint} uses no AUs, so there is no AU track to save (--save-aus)")
     write_mp4(result.frames, result.audio, result.sample_rate, result.fps, output)
+    if save_aus is not None:
+        with atomic_file(save_aus) as tmp:
+            result.aus.to_csv(tmp, index=False, float_format="%.4f")
     log.info("wrote %s: %d frames (%.2f s) at %g fps", output, len(result.frames), len(result.frames) / result.fps,
              result.fps)
     return result
