@@ -23,7 +23,7 @@ from tqdm import tqdm
 from autalk.acquire.probe import probe_audio_track, probe_video, probe_wav
 from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
-from autalk.errors import DataError
+from autalk.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +154,14 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if duplicated:
         raise DataError(f"{path}: utt_id not unique: {duplicated[:5]}")
     return table
+
+
+def check_manifest_dataset(path: str | Path, ds: DatasetConfig, speaker: str) -> None:
+    """Refuse a speaker the dataset does not list, or a manifest whose speakers are not the dataset's (another
+    dataset's manifest would otherwise be preprocessed under this dataset's settings)."""
+    if speaker not in ds.speakers:
+        raise ConfigError(f"speaker {speaker!r} is not a speaker of dataset {ds.name!r} ({ds.speakers})")
+    foreign = sorted(set(read_manifest(path)["speaker"]) - set(ds.speakers))
+    if foreign:
+        raise DataError(f"{path} lists speakers {foreign} that dataset {ds.name!r} does not have: "
+                        "is it another dataset's manifest?")

@@ -27,7 +27,7 @@ from autalk.generate.video import write_mp4
 from autalk.models.checkpoints import read_checkpoint
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
-from autalk.preprocess.faces import align_image, detect_faces
+from autalk.preprocess.faces import align_image, detect_faces, small_face
 from autalk.preprocess.qc import dbfs
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,10 @@ def aligned_face(image: np.ndarray, faces_cfg: FaceConfig, source: str | Path) -
     search = dataclasses.replace(faces_cfg, detector_upsample=faces_cfg.detector_upsample + 1)
     faces = detect_faces(models, gray, search)
     if not faces:
+        small = small_face(models, gray, search)
+        if small is not None:
+            raise DataError(f"the face in image {source} is too small (about {small[0]:.0f} px wide); use a photo "
+                            "in which the face is at least 80 px wide")
         raise DataError(f"no face found in image {source} (dlib frontal detector, score >= "
                         f"{faces_cfg.detector_threshold}); use a frontal, well-lit photo of one face")
     if len(faces) > 1:

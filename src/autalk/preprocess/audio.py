@@ -62,6 +62,8 @@ def _ffmpeg_audio(path: Path, sample_rate: int) -> np.ndarray:
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip().splitlines()
+        if any("matches no streams" in line for line in message):
+            raise DataError(f"{path} has no audio track")
         raise DataError(f"no audio could be decoded from {path}: {message[-1] if message else 'ffmpeg failed'}")
     samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     errors = proc.stderr.decode(errors="replace").strip().splitlines()
