@@ -57,6 +57,10 @@ def test_rendered_clip_round_trip_and_failures_name_the_clip(tmp_path):
         load_generated(tmp_path, "s1_xyz", frames.shape)
     with pytest.raises(DataError, match="s1_abc .*expected"):
         load_generated(tmp_path, "s1_abc", (6, 8, 8, 3))
+    save_generated(tmp_path, "s1_def", frames)
+    (tmp_path / "s1_def.npz").replace(tmp_path / "s1_ghi.npz")          # a file renamed: its name lies
+    with pytest.raises(DataError, match="s1_ghi.npz holds clip 's1_def', not 's1_ghi'"):
+        load_generated(tmp_path, "s1_ghi", frames.shape)
     data_bytes = (tmp_path / "s1_abc.npz").read_bytes()
     (tmp_path / "s1_abc.npz").write_bytes(data_bytes[: len(data_bytes) // 2])
     with pytest.raises(DataError, match="s1_abc is corrupt"):

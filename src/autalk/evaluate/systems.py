@@ -62,6 +62,8 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
     rows, trace = [], {}
     for utt_id, path in tqdm(test_clips(qc, clips_root).items(), desc=f"evaluating {system}"):
         real = load_clip(path)
+        if real.utt_id != utt_id:
+            raise DataError(f"clip file {path} holds clip {real.utt_id!r}, not {utt_id!r}")
         rendered = load_generated(generated, utt_id, real.frames.shape)
         check_rendered(generated, utt_id)
         frames = rendered["frames"]

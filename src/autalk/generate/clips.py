@@ -56,6 +56,9 @@ def load_generated(directory: str | Path, utt_id: str, expected_shape: tuple[int
             arrays = {k: data[k] for k in data.files}
     except Exception as err:  # zipfile/numpy raise several types for a truncated file
         raise DataError(f"generated clip {utt_id} is corrupt: {path}: {err}") from None
+    stored = str(arrays["utt_id"]) if "utt_id" in arrays else None
+    if stored != utt_id:                  # a renamed or copied file must not be scored as another clip
+        raise DataError(f"generated clip {path} holds clip {stored!r}, not {utt_id!r}")
     frames = arrays.get("frames")
     if frames is None or frames.dtype != np.uint8 or frames.shape != tuple(expected_shape):
         got = None if frames is None else (frames.shape, str(frames.dtype))
