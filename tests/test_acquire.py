@@ -297,7 +297,7 @@ def test_download_grid_cli_end_to_end(server, tmp_path, mpg_bytes, capsys):
                  "--output", str(manifest), "--threads", "2"]) == 0
     table = read_manifest(manifest)
     assert table["utt_id"].tolist() == [f"{sp}_{s}" for sp in ("s1", "s2") for s in SENTENCES]
-    assert table["split"].tolist() == ["train", "train", "test", "test"]
+    assert table["speaker"].tolist() == ["s1", "s1", "s2", "s2"] and "split" not in table  # splits: config only
     assert set(table["sample_rate"]) == {44100} and set(table["fps"]) == {25.0}
     assert set(table["width"]) == {360} and set(table["height"]) == {288}
     assert table["audio_path"].isna().all() and table["align_path"].notna().all()

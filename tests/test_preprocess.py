@@ -123,7 +123,7 @@ def corpus(tmp_path_factory):
     (raw / "garbage.mp4").write_bytes(b"this is not a video\n" * 100)
     add("garbage", raw / "garbage.mp4", raw / "ok25.wav")
 
-    rows = [{"utt_id": f"t1_{name}", "speaker": "t1", "split": "train", "sentence": name,
+    rows = [{"utt_id": f"t1_{name}", "speaker": "t1", "sentence": name,
              "video_path": str(video), "audio_path": str(audio) if audio else None, "align_path": None,
              "fps": 25.0, "n_frames": 50, "duration_s": 2.0, "sample_rate": SR, "width": 360, "height": 288,
              "probe_error": ""} for name, (video, audio) in clips.items()]

@@ -81,8 +81,8 @@ class ClipAudio:
         return load_audio(self.sources[utt_id], self.sample_rate)
 
 
-def test_clips(qc: str | Path, clips_root: str | Path) -> dict[str, Path]:
-    paths = kept_clip_paths(qc, clips_root, "test")
+def test_clips(qc: str | Path, clips_root: str | Path, cfg: DatasetConfig) -> dict[str, Path]:
+    paths = kept_clip_paths(qc, clips_root, cfg.splits.test)
     if not paths:
         raise DataError(f"QC table {qc} has no kept test clips to generate")
     return dict(sorted(paths.items()))
@@ -92,7 +92,7 @@ def render_system(system: str, cfg: DatasetConfig, qc: str | Path, clips_root: s
                   out_dir: str | Path, samples_dir: str | Path | None = None, model: str | Path | None = None,
                   labels: str | Path | None = None, device: str = "cpu") -> int:
     """Render every test clip with ``system`` (a variant whose generator is ``model``, or a reference system)."""
-    out_dir, paths = Path(out_dir), test_clips(qc, clips_root)
+    out_dir, paths = Path(out_dir), test_clips(qc, clips_root, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     if samples_dir is not None:
         Path(samples_dir).mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ def speaker_jobs(manifest_path: str | Path, speaker: str, out_dir: Path) -> list
     rows = manifest[manifest["speaker"] == speaker]
     if rows.empty:
         raise DataError(f"{manifest_path}: no clips of speaker {speaker!r}")
-    return [ClipJob(utt_id=r.utt_id, speaker=r.speaker, split=r.split, video_path=r.video_path,
+    return [ClipJob(utt_id=r.utt_id, speaker=r.speaker, video_path=r.video_path,
                     audio_path=r.audio_path if isinstance(r.audio_path, str) and r.audio_path else None,
                     fps=float(r.fps) if pd.notna(r.fps) else None, output=out_dir / f"{r.utt_id}.npz")
             for r in rows.itertuples()]

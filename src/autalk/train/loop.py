@@ -208,8 +208,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     # -- data: every kept train clip long enough for a window; too-short clips are listed, never dropped silently
     needed, fixed_start = window_needs(cfg)
     labels = load_labels(paths.labels, cfg.aus.units)
-    train_clips, too_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, "train"), needed)
-    val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, "val"), needed)
+    train_clips, too_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, cfg.splits.train), needed)
+    val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, cfg.splits.val), needed)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     if master and (too_short or val_short):
         with open(paths.run_dir / "skipped_clips.csv", "w", newline="") as fh:
