@@ -132,7 +132,6 @@ def test_nan_loss_stops_training_naming_step_and_term(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, variant, message", [
-    ({"preprocess": {"faces": {"crop_size": 40}}}, {}, "divisible by 16"),
     ({"training": {"clip_length": 20}}, {}, "only 0 training clip"),
     ({"training": {"clip_start": 11, "clip_length": 8}}, {"model": {"attention": "channels"}}, "only 0 training clip"),
     ({}, {"model": {"au_input": "predicted", "au_feature_dim": 5}}, "au_feature_dim 5"),

@@ -98,11 +98,12 @@ def test_config_file_names_and_split_swaps_rerun_only_what_reads_them(tiny_works
     tiny_workspace.build(*targets)
     root = tiny_workspace.root
     shutil.copy(root / "config.yaml", root / "same_settings.yaml")      # another file name, the same settings
-    out = snakemake("-n", "--cores", "1", *targets, "--configfile", "same_settings.yaml", cwd=root)
+    dry_run = ["--snakefile", str(REPO / "Snakefile"), "-n", "--cores", "1", *targets, "--configfile"]
+    out = snakemake(*dry_run, "same_settings.yaml", cwd=root)
     assert planned_jobs(out) == [], out
     (root / "swapped.yaml").write_text(yaml.safe_dump({"datasets": {"demo": {"splits": {"val": ["d4"],
                                                                                          "test": ["d3"]}}}}))
-    out = snakemake("-n", "--cores", "1", *targets, "--configfile", "same_settings.yaml", "swapped.yaml", cwd=root)
+    out = snakemake(*dry_run, "same_settings.yaml", "swapped.yaml", cwd=root)
     rules = {rule for rule, _ in planned_jobs(out)}
     assert rules == {"pretrain_au_classifier", "pretrain_audio2au"}, out
     assert not rules & SPLIT_FREE_RULES

@@ -78,9 +78,7 @@ class TrainPaths:
 # ----------------------------------------------------------------------------------------------- checks
 def check_config(cfg: DatasetConfig) -> None:
     """Everything about the settings alone that would make training fail later; raises ConfigError now."""
-    crop = cfg.preprocess.faces.crop_size
-    if crop % 16:
-        raise ConfigError(f"preprocess.faces.crop_size must be divisible by 16 (four stride-2 stages), got {crop}")
+    # a crop size the four stride-2 stages cannot halve is refused with the config (multipleOf 16)
     check_fusion_config(cfg.model, cfg.training.clip_length)
     if cfg.training.max_steps is not None and cfg.training.max_steps < 1:
         raise ConfigError(f"training.max_steps must be at least 1 (or null), got {cfg.training.max_steps}")
