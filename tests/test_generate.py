@@ -128,6 +128,7 @@ def test_photo_cli_picks_the_largest_of_several_faces(checkpoint, inputs, tmp_pa
 
 @pytest.mark.parametrize("case, message", [
     ("no_face", "no face found in image"),
+    ("tiny_face", "tiny.png is too small (about"),
     ("unreadable_image", "is unreadable"),
     ("missing_image", "does not exist"),
     ("unreadable_audio", "unreadable"),
@@ -139,6 +140,11 @@ def test_photo_cli_errors_are_clear(checkpoint, inputs, tmp_path, capsys, case, 
     if case == "no_face":
         image = tmp_path / "wall.png"
         cv2.imwrite(str(image), np.tile(np.linspace(0, 255, 300, dtype=np.uint8), (300, 1)))
+    elif case == "tiny_face":                                  # a face of about 25 px
+        image = tmp_path / "tiny.png"
+        canvas = np.full((300, 300, 3), 200, np.uint8)
+        canvas[100:190, 100:190] = cv2.resize(data.astronaut()[:300, 100:400], (90, 90))
+        cv2.imwrite(str(image), canvas)
     elif case == "unreadable_image":
         image = tmp_path / "face.jpg"
         image.write_text("this is not a picture")
@@ -154,7 +160,7 @@ def test_photo_cli_errors_are_clear(checkpoint, inputs, tmp_path, capsys, case, 
     assert run_cli("generate", "--checkpoint", checkpoint, "--image", image, "--audio", audio, "-o", out) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert str(image.name if "image" in case or case == "no_face" else audio.name) in err
+    assert str(image.name if "image" in case or "face" in case else audio.name) in err
     assert not out.exists()
 
 
