@@ -55,7 +55,7 @@ def loop_row(name: str, cfg, corpus, device: str) -> dict:
 
 def loader_row(name: str, cfg, corpus, in_memory: bool, batches: int = 40) -> dict:
     tc = cfg.training
-    clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, "train"), tc.clip_length)
+    clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, cfg.splits.train), tc.clip_length)
     dataset = ClipWindows(clips, load_labels(corpus.labels, cfg.aus.units), corpus.labels, tc.clip_length, (12, 35),
                           cache_bytes=2**40 if in_memory else 0, identity_index=tc.identity_index)
     plan = WindowPlan([c.n_frames for c in clips], tc.clip_length, tc.batch_size, 0, None)

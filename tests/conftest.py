@@ -14,6 +14,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
+# OpenMP threads that spin while they wait for each other crawl when other processes hold the cores (measured:
+# 20x slower training steps on a loaded 2-core machine). Sleeping instead changes no result, only the speed;
+# set before torch loads here and inherited by the workflow's jobs.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 class Workspace:
     """A working directory with its own config.yaml in which workflow targets are built on demand."""

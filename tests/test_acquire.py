@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,13 +35,16 @@ SENTENCES = ["bbaf2n", "lgaz8p"]
 class CorpusServer:
     """Serves ``files`` (URL path -> bytes) with Range support; paths in ``cut_once`` close the connection
     half-way through their first response, paths in ``cut_always`` on every response; paths in
-    ``ignore_range`` answer every request with the whole file (200)."""
+    ``ignore_range`` answer every request with the whole file (200); paths in ``trickle`` send one byte every
+    0.1 s; paths in ``unavailable`` answer 503."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.cut_once: set[str] = set()
         self.cut_always: set[str] = set()
         self.ignore_range: set[str] = set()
+        self.trickle: set[str] = set()
+        self.unavailable: set[str] = set()
         self.requests: list[tuple[str, str | None, int]] = []  # path, Range header, status sent
         server = self
 
@@ -51,6 +55,10 @@ class CorpusServer:
             def do_GET(self):
                 rng = self.headers.get("Range")
                 data = server.files.get(self.path)
+                if self.path in server.unavailable:
+                    server.requests.append((self.path, rng, 503))
+                    self.send_error(503)
+                    return
                 if data is None:
                     server.requests.append((self.path, rng, 404))
                     self.send_error(404)
@@ -81,6 +89,12 @@ class CorpusServer:
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
+                    return
+                if self.path in server.trickle:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.1)
                     return
                 self.wfile.write(body)
 
@@ -199,6 +213,25 @@ def test_gives_up_after_retries_keeping_the_part(server, tmp_path):
     assert 0 < part_path(tmp_path / "e.bin").stat().st_size < 100000
 
 
+def test_trickling_server_is_cut_naming_the_url(server, tmp_path):
+    server.files["/slow.bin"] = b"z" * 1000
+    server.trickle.add("/slow.bin")
+    began = time.monotonic()
+    with pytest.raises(DownloadError, match=r"/slow\.bin: .*slower than the minimum 100 bytes/s") as err:
+        download(server.url + "/slow.bin", tmp_path / "slow.bin", retries=2, backoff_s=0, timeout_s=1,
+                 min_rate_bytes_s=100)
+    assert time.monotonic() - began < 10                      # two attempts of about timeout_s each
+    assert "is kept and will be resumed" in str(err.value) and part_path(tmp_path / "slow.bin").stat().st_size > 0
+
+
+def test_failure_without_a_part_does_not_promise_a_resume(server, tmp_path):
+    server.unavailable.add("/g.bin")
+    with pytest.raises(DownloadError, match="HTTP 503") as err:
+        download(server.url + "/g.bin", tmp_path / "g.bin", retries=2, backoff_s=0)
+    assert "no partial file was kept" in str(err.value) and "resumed" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_checksum_mismatch_removes_the_download(server, tmp_path):
     server.files["/f.bin"] = b"payload"
     with pytest.raises(DownloadError, match="sha256"):
@@ -265,7 +298,7 @@ def test_download_grid_cli_end_to_end(server, tmp_path, mpg_bytes, capsys):
                  "--output", str(manifest), "--threads", "2"]) == 0
     table = read_manifest(manifest)
     assert table["utt_id"].tolist() == [f"{sp}_{s}" for sp in ("s1", "s2") for s in SENTENCES]
-    assert table["split"].tolist() == ["train", "train", "test", "test"]
+    assert table["speaker"].tolist() == ["s1", "s1", "s2", "s2"] and "split" not in table  # splits: config only
     assert set(table["sample_rate"]) == {44100} and set(table["fps"]) == {25.0}
     assert set(table["width"]) == {360} and set(table["height"]) == {288}
     assert table["audio_path"].isna().all() and table["align_path"].notna().all()

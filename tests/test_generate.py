@@ -4,7 +4,9 @@ clip and its failure modes, and the photo CLI's errors and output (with a real, 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -45,6 +47,10 @@ def test_rendered_clip_round_trip_and_failures_name_the_clip(tmp_path):
         load_generated(tmp_path, "s1_xyz", frames.shape)
     with pytest.raises(DataError, match="s1_abc .*expected"):
         load_generated(tmp_path, "s1_abc", (6, 8, 8, 3))
+    save_generated(tmp_path, "s1_def", frames)
+    (tmp_path / "s1_def.npz").replace(tmp_path / "s1_ghi.npz")          # a file renamed: its name lies
+    with pytest.raises(DataError, match="s1_ghi.npz holds clip 's1_def', not 's1_ghi'"):
+        load_generated(tmp_path, "s1_ghi", frames.shape)
     data_bytes = (tmp_path / "s1_abc.npz").read_bytes()
     (tmp_path / "s1_abc.npz").write_bytes(data_bytes[: len(data_bytes) // 2])
     with pytest.raises(DataError, match="s1_abc is corrupt"):
@@ -103,6 +109,7 @@ def test_photo_cli_picks_the_largest_of_several_faces(checkpoint, inputs, tmp_pa
 
 @pytest.mark.parametrize("case, message", [
     ("no_face", "no face found in image"),
+    ("tiny_face", "tiny.png is too small (about"),
     ("unreadable_image", "is unreadable"),
     ("missing_image", "does not exist"),
     ("unreadable_audio", "unreadable"),
@@ -114,6 +121,11 @@ def test_photo_cli_errors_are_clear(checkpoint, inputs, tmp_path, capsys, case, 
     if case == "no_face":
         image = tmp_path / "wall.png"
         cv2.imwrite(str(image), np.tile(np.linspace(0, 255, 300, dtype=np.uint8), (300, 1)))
+    elif case == "tiny_face":                                  # a face of about 25 px
+        image = tmp_path / "tiny.png"
+        canvas = np.full((300, 300, 3), 200, np.uint8)
+        canvas[100:190, 100:190] = cv2.resize(data.astronaut()[:300, 100:400], (90, 90))
+        cv2.imwrite(str(image), canvas)
     elif case == "unreadable_image":
         image = tmp_path / "face.jpg"
         image.write_text("this is not a picture")
@@ -129,7 +141,7 @@ def test_photo_cli_errors_are_clear(checkpoint, inputs, tmp_path, capsys, case, 
     assert run_cli("generate", "--checkpoint", checkpoint, "--image", image, "--audio", audio, "-o", out) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert str(image.name if "image" in case or case == "no_face" else audio.name) in err
+    assert str(image.name if "image" in case or "face" in case else audio.name) in err
     assert not out.exists()
 
 
@@ -217,3 +229,72 @@ def test_cli_animates_a_face_that_is_not_in_the_demo_corpus(evaluated, tmp_path,
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert info.duration_s == pytest.approx(int(len(audio) / rate * 25) / 25, abs=0.06)
     assert len(pd.read_csv(tmp_path / "aus.csv")) == int(len(audio) / rate * 25)
+
+
+# -------------------------------------------------------------------- arguments that would lose work or mislead
+@pytest.mark.parametrize("case, message", [
+    ("output_is_checkpoint", "-o .* is the same file as --checkpoint"),
+    ("aus_is_image", "--save-aus .* is the same file as --image"),
+    ("wrong_video_suffix", r"-o .*out\.avi: expected a \.mp4 file name"),
+    ("wrong_table_suffix", r"--save-aus .*aus\.mp4: expected a \.csv file name"),
+    ("output_is_folder", "is a folder"),
+    ("unwritable_folder", "cannot write in"),
+    ("scale_nan", "--au-scale must be a number from 0 to 3"),
+    ("scale_inf", "--au-scale must be a number from 0 to 3"),
+    ("scale_huge", "--au-scale must be a number from 0 to 3"),
+    ("cuda_missing", "CUDA is not available on this machine"),
+])
+def test_photo_cli_refuses_arguments_before_any_work(checkpoint, inputs, tmp_path, capsys, case, message):
+    _, face, speech = inputs
+    out, extra = tmp_path / "out.mp4", []
+    if case == "output_is_checkpoint":
+        out = checkpoint
+    elif case == "aus_is_image":
+        extra = ["--save-aus", face]
+    elif case == "wrong_video_suffix":
+        out = tmp_path / "out.avi"
+    elif case == "wrong_table_suffix":
+        extra = ["--save-aus", tmp_path / "aus.mp4"]
+    elif case == "output_is_folder":
+        out = tmp_path / "folder.mp4"
+        out.mkdir()
+    elif case == "unwritable_folder":
+        if os.geteuid() == 0:
+            pytest.skip("root may write anywhere")
+        (tmp_path / "locked").mkdir(mode=0o500)
+        out = tmp_path / "locked" / "sub" / "out.mp4"
+    elif case.startswith("scale"):
+        extra = ["--au-scale", {"scale_nan": "nan", "scale_inf": "inf", "scale_huge": "1e6"}[case]]
+    elif case == "cuda_missing":
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        extra = ["--device", "cuda"]
+    before = {p: p.read_bytes() for p in (checkpoint, face, speech)}
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", speech, "-o", out,
+                   *extra) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and len(err.strip().splitlines()) == 2, err
+    assert {p: p.read_bytes() for p in before} == before               # every input untouched
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "aus.csv").exists()
+
+
+def test_photo_cli_warns_about_silent_and_partly_decoded_audio(checkpoint, inputs, tmp_path, capsys):
+    import imageio_ffmpeg
+
+    _, face, speech = inputs
+    silent = tmp_path / "silent.wav"
+    soundfile.write(str(silent), np.zeros(SR, np.float32), SR)
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", silent,
+                   "-o", tmp_path / "a.mp4", "--device", "cpu") == 0
+    assert re.search(r"WARNING.*silent\.wav is silent", capsys.readouterr().err)
+    mp3 = tmp_path / "speech.mp3"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech), "-c:a", "libmp3lame",
+                    str(mp3)], check=True)
+    data_bytes = bytearray(mp3.read_bytes())
+    middle = len(data_bytes) // 2
+    data_bytes[middle:middle + 3000] = bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8))
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(bytes(data_bytes))
+    assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", corrupt,
+                   "-o", tmp_path / "b.mp4", "--device", "cpu") == 0
+    assert re.search(r"WARNING.*corrupt\.mp3 decoded with \d+ error", capsys.readouterr().err)

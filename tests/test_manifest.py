@@ -79,7 +79,7 @@ def test_manifest_probes_every_utterance_and_keeps_unreadable_ones(raw, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.parquet"]
     m = read_manifest(out).set_index("utt_id")
     assert list(m.index) == ["a_u1", "a_u2", "b_u3", "b_u4", "b_u6"]
-    assert m["split"].tolist() == ["train", "train", "test", "test", "test"]
+    assert m["speaker"].tolist() == ["a", "a", "b", "b", "b"] and "split" not in m.columns   # splits: config only
     assert m.loc["a_u1", "sentence"] == "u1" and m.loc["a_u1", "speaker"] == "a"
 
     u1 = m.loc["a_u1"]  # GRID-like: audio from the video's own track, with an alignment
@@ -142,7 +142,7 @@ def test_tcd_timit_layout_through_its_links(tmp_path):
     assert (m.loc["01M_sa1", "n_frames"], m.loc["01M_sa1", "width"], m.loc["01M_sa1", "sample_rate"]) == (5, 96, 16000)
     assert m.loc["01M_sa1", "video_path"] == str(raw / "01M" / "video" / "sa1.mp4")
     assert m.loc["01M_sx5", "n_frames"] == 0 and "sx5.mp4 is missing" in m.loc["01M_sx5", "probe_error"]
-    assert m.loc["Lipspkr1_sa2", "split"] == "test" and m.loc["Lipspkr1_sa2", "n_frames"] == 6
+    assert m.loc["Lipspkr1_sa2", "speaker"] == "Lipspkr1" and m.loc["Lipspkr1_sa2", "n_frames"] == 6
 
 
 def test_read_manifest_errors_name_the_file(raw, tmp_path):

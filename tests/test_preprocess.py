@@ -126,7 +126,7 @@ def corpus(tmp_path_factory):
     (raw / "garbage.mp4").write_bytes(b"this is not a video\n" * 100)
     add("garbage", raw / "garbage.mp4", raw / "ok25.wav")
 
-    rows = [{"utt_id": f"t1_{name}", "speaker": "t1", "split": "train", "sentence": name,
+    rows = [{"utt_id": f"t1_{name}", "speaker": "t1", "sentence": name,
              "video_path": str(video), "audio_path": str(audio) if audio else None, "align_path": None,
              "fps": 25.0, "n_frames": 50, "duration_s": 2.0, "sample_rate": SR, "width": 360, "height": 288,
              "probe_error": ""} for name, (video, audio) in clips.items()]
@@ -482,3 +482,36 @@ def test_demo_lip_opening_and_audio_energy_pair_up_in_the_clip_files_as_in_the_s
     assert abs(lag) <= 1, lag                      # the synthesiser's own articulation-to-sound lag
     assert _best_lag(through_clips) == lag
     assert _best_lag(uncentred) == lag - 4
+
+
+# ------------------------------------------------------------------------------------------ messages (issue 11)
+def test_a_face_too_small_for_the_detector_is_named_so():
+    from autalk.preprocess.faces import align_video
+    from autalk.preprocess.qc import Rejection
+
+    canvas = np.full((288, 360, 3), GREY, np.uint8)
+    canvas[90:198, 116:244] = cv2.resize(FACE, (128, 108))     # a face of about 50 px: under HOG's 80 px window
+    with pytest.raises(Rejection) as err:
+        align_video([canvas] * 8, FaceConfig(), load_models(), max_gap=5)
+    assert err.value.reason == "no_face"
+    assert err.value.detail.startswith("face too small: about") and "detector_upsample" in err.value.detail
+    with pytest.raises(Rejection, match="no face with score"):            # a frame without any face
+        align_video([np.full((288, 360, 3), GREY, np.uint8)] * 8, FaceConfig(), load_models(), max_gap=5)
+
+
+def test_qc_detail_of_a_clip_without_audio_track_says_so(corpus):
+    assert _qc(corpus).loc["t1_no_audio_track", "detail"].endswith("ok25.mp4 has no audio track")
+
+
+def test_preprocess_refuses_a_manifest_of_another_dataset(corpus, capsys):
+    args = ["preprocess", "--config", str(corpus / "config.yaml"), "--dataset", "t", "--manifest",
+            str(corpus / "manifest.parquet"), "--out-dir", str(corpus / "other"), "--qc", str(corpus / "other.parquet")]
+    grid_like = corpus / "grid_config.yaml"
+    grid_like.write_text(yaml.safe_dump({"datasets": {"t": {"source": {"kind": "local"}, "speakers": ["s1", "s2"],
+                                                            "splits": {"train": ["s1"], "test": ["s2"]}}}}))
+    assert main([*args[:2], str(grid_like), *args[3:], "--speaker", "s1"]) == 2
+    err = capsys.readouterr().err
+    assert "manifest.parquet" in err and "['t1']" in err and "another dataset" in err and "Traceback" not in err
+    assert main([*args, "--speaker", "t9"]) == 2
+    assert "speaker 't9' is not a speaker of dataset 't'" in capsys.readouterr().err
+    assert not (corpus / "other").exists() and not (corpus / "other.parquet").exists()

@@ -30,10 +30,13 @@ def talking_clip(rng: np.random.Generator, n_frames: int = 60) -> tuple[np.ndarr
     return frames, mfcc
 
 
-@pytest.fixture(scope="module")
-def trained_expert() -> SyncExpert:
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
+SHIFTS = (0, 3, -2)
+
+
+def train_expert(seed: int) -> SyncExpert:
+    """60 steps on 12 clips; benchmarks/learning_margins.py measures the tests below with several seeds."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     expert = SyncExpert(FRAMES, N_MFCC, STEP, START)
     clips = [talking_clip(rng) for _ in range(12)]
     windows = []
@@ -54,23 +57,38 @@ def trained_expert() -> SyncExpert:
     return expert.eval()
 
 
-@pytest.mark.parametrize("shift", [0, 3, -2])
-def test_trained_expert_recovers_an_imposed_audio_shift(trained_expert, shift):
+def measure_shift(expert: SyncExpert, shift: int):
     frames, mfcc = talking_clip(np.random.default_rng(100 + shift))        # a clip it has not seen
     if shift >= 0:
         audio = shift_audio(mfcc, shift, STEP)
     else:                                                                  # audio earlier than the video
         audio = np.concatenate([mfcc[-shift * STEP:], np.repeat(mfcc[-1:], -shift * STEP, axis=0)])
-    result = measure_sync(trained_expert, frames, audio, max_offset=8)
-    assert result.offset == shift
-    assert result.confidence > 0.1
+    return measure_sync(expert, frames, audio, max_offset=8)
+
+
+def moving_and_static(expert: SyncExpert) -> tuple[float, float]:
+    """Sync confidence of a talking clip and of its first frame held still, same audio."""
+    frames, mfcc = talking_clip(np.random.default_rng(7))
+    moving = measure_sync(expert, frames, mfcc, max_offset=8)
+    static = measure_sync(expert, np.repeat(frames[:1], len(frames), axis=0), mfcc, max_offset=8)
+    return moving.confidence, static.confidence
+
+
+@pytest.fixture(scope="module")
+def trained_expert() -> SyncExpert:
+    return train_expert(0)
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_trained_expert_recovers_an_imposed_audio_shift(trained_expert, shift):
+    result = measure_shift(trained_expert, shift)
+    assert result.offset == shift                # measured (tests/README.md): every seed and thread count
+    assert result.confidence > 0.1               # measured: 0.288 or more
 
 
 def test_static_face_has_lower_confidence_than_a_moving_one(trained_expert):
-    frames, mfcc = talking_clip(np.random.default_rng(7))
-    moving = measure_sync(trained_expert, frames, mfcc, max_offset=8)
-    static = measure_sync(trained_expert, np.repeat(frames[:1], len(frames), axis=0), mfcc, max_offset=8)
-    assert moving.confidence > 3 * static.confidence
+    moving, static = moving_and_static(trained_expert)
+    assert moving > 3 * static                   # measured: 9.4 x or more
 
 
 def test_checkpoint_round_trip(trained_expert, tmp_path):

@@ -142,7 +142,6 @@ def test_nan_loss_stops_training_naming_step_and_term(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, variant, message", [
-    ({"preprocess": {"faces": {"crop_size": 40}}}, {}, "divisible by 16"),
     ({"training": {"clip_length": 20}}, {}, "only 0 training clip"),
     ({"training": {"clip_start": 11, "clip_length": 8}}, {"model": {"attention": "channels"}}, "only 0 training clip"),
     ({}, {"model": {"au_input": "predicted", "au_feature_dim": 5}}, "au_feature_dim 5"),
@@ -213,7 +212,7 @@ def test_every_variant_trains_on_the_clip_window_with_the_first_clip_frame_as_id
     assert loop.window_needs(cfg) == (tc.clip_start + tc.clip_length, tc.clip_start)
     random_cfg = tiny_config({"training": {"windows": "random"}}, {"model": {"fusion": fusion}})
     assert loop.window_needs(random_cfg) == (tc.clip_length, None)
-    clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, "train"), tc.clip_length)
+    clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, cfg.splits.train), tc.clip_length)
     dataset = ClipWindows(clips, load_labels(corpus.labels, cfg.aus.units), corpus.labels, tc.clip_length,
                           (12, 35), 2**30, tc.identity_index)
     item = dataset[(0, tc.clip_start)]

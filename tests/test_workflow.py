@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from snakemake.iocontainers import ResourceList
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
@@ -19,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
-def snakemake(*args: str) -> str:
-    proc = subprocess.run([str(SNAKEMAKE), *args], cwd=REPO, capture_output=True, text=True)
+def snakemake(*args: str, cwd: Path = REPO) -> str:
+    proc = subprocess.run([str(SNAKEMAKE), *args], cwd=cwd, capture_output=True, text=True)
     assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
 
@@ -87,3 +88,25 @@ def test_local_profile_parses():
 def test_lint_is_clean():
     out = snakemake("--lint")
     assert "Lints for" not in out and "good condition" in out
+
+
+# Stages upstream of everything that reads the speaker splits: none may rerun when only the splits change.
+SPLIT_FREE_RULES = {"synthesize_demo", "build_manifest", "preprocess_speaker", "qc_summary", "label_aus",
+                    "au_label_agreement"}
+
+
+@pytest.mark.slow
+def test_config_file_names_and_split_swaps_rerun_only_what_reads_them(tiny_workspace):
+    targets = ["results/demo/au_classifier_metrics.csv", "results/demo/audio2au_metrics.csv"]
+    tiny_workspace.build(*targets)
+    root = tiny_workspace.root
+    shutil.copy(root / "config.yaml", root / "same_settings.yaml")      # another file name, the same settings
+    dry_run = ["--snakefile", str(REPO / "Snakefile"), "-n", "--cores", "1", *targets, "--configfile"]
+    out = snakemake(*dry_run, "same_settings.yaml", cwd=root)
+    assert planned_jobs(out) == [], out
+    (root / "swapped.yaml").write_text(yaml.safe_dump({"datasets": {"demo": {"splits": {"val": ["d4"],
+                                                                                         "test": ["d3"]}}}}))
+    out = snakemake(*dry_run, "same_settings.yaml", "swapped.yaml", cwd=root)
+    rules = {rule for rule, _ in planned_jobs(out)}
+    assert rules == {"pretrain_au_classifier", "pretrain_audio2au"}, out
+    assert not rules & SPLIT_FREE_RULES

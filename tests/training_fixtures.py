@@ -71,13 +71,13 @@ def make_corpus(root: Path, lengths: dict[str, int] | None = None, crop: int = C
     rng = np.random.default_rng(0)
     clips_root = root / "clips"
     qc_rows, utts, frames_idx, success, intensity = [], [], [], [], []
-    for speaker, split in (("a", "train"), ("b", "train"), ("v", "val"), ("t", "test")):
+    for speaker in ("a", "b", "v", "t"):                 # train, train, val, test in tiny_config
         for k in range(clips_per_speaker):
             utt_id = f"{speaker}_{k}"
             n = (lengths or {}).get(utt_id, n_frames or 14 + 2 * k)
             clip, energy = _clip(utt_id, n, crop, rng, silent_start)
             save_clip(clip, clips_root / speaker / f"{utt_id}.npz")
-            qc_rows.append({"utt_id": utt_id, "speaker": speaker, "split": split, "status": "kept", "reason": "",
+            qc_rows.append({"utt_id": utt_id, "speaker": speaker, "status": "kept", "reason": "",
                             "detail": "", "n_frames": n, "n_interpolated": 0})
             utts += [utt_id] * n
             frames_idx.append(np.arange(n))

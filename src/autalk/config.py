@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import string
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +26,15 @@ import yaml
 from autalk.errors import ConfigError
 
 SPEECH_AUS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
+# The intensity AUs each labelling backend can give (OpenFace 2 and py-feat: their documented AU outputs).
+BACKEND_AUS = {
+    "landmarks": SPEECH_AUS,
+    "auto": SPEECH_AUS,   # may fall back to landmarks, so only what both label
+    "openface": ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15", "AU17",
+                 "AU20", "AU23", "AU25", "AU26", "AU45"],
+    "pyfeat": ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU11", "AU12", "AU14", "AU15",
+               "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43"],
+}
 
 
 def _f(default: Any, help: str, **schema: Any) -> Any:
@@ -45,6 +56,8 @@ class GridDownload:
     audio_url: Optional[str] = _f(None, "URL template of a speaker's 50 kHz audio archive (optional: the video carries audio)")
     retries: int = _f(5, "attempts per file before giving up", minimum=1)
     timeout_s: float = _f(60.0, "socket timeout per request", minimum=1)
+    min_rate_bytes_s: float = _f(1024.0, "a transfer slower than this over timeout_s seconds is cut and retried "
+                                 "(a server trickling bytes would otherwise never time out)", minimum=0)
     backoff_s: float = _f(2.0, "wait before the second attempt, doubled for each further one", minimum=0)
     checksums: dict[str, str] = _f({}, "optional sha256 per archive URL (after {speaker} is filled in), verified after download")
 
@@ -84,9 +97,9 @@ class SourceConfig:
 
 @dataclass
 class Splits:
-    train: list[str] = _f([], "speakers whose clips train every network")
-    val: list[str] = _f([], "speakers for early stopping and checkpoint figures")
-    test: list[str] = _f([], "unseen speakers on which every metric is reported")
+    train: list[str] = _f([], "speakers whose clips train every network", uniqueItems=True)
+    val: list[str] = _f([], "speakers for early stopping and checkpoint figures", uniqueItems=True)
+    test: list[str] = _f([], "unseen speakers on which every metric is reported", uniqueItems=True)
 
 
 # ----------------------------------------------------------------------------------------------- preprocessing
@@ -122,7 +135,8 @@ class FaceConfig:
     redetect_min_similarity: float = _f(0.6, "re-detect when the aligned upper face correlates less than this with the last detection's", minimum=-1, maximum=1)
     detect_max_side: int = _f(640, "frames larger than this (px) are searched for faces at reduced size", minimum=80)
     template_size: int = _f(224, "side of the frame the mean-face template lives in", minimum=32)
-    crop_size: int = _f(128, "side of the aligned face crop stored for training", minimum=16)
+    crop_size: int = _f(128, "side of the aligned face crop stored for training (the encoder halves it four "
+                        "times)", minimum=16, multipleOf=16)
     border_value: int = _f(127, "grey level of the border where the warp leaves the frame", minimum=0, maximum=255)
     template: Literal["authors", "autalk"] = _f("authors", "mean face aligned onto: the paper authors' tight "
                                                 "full-face crop (jaw 0.87 of the width) or ours (0.62, wider)")
@@ -153,7 +167,8 @@ class PreprocessConfig:
 # ----------------------------------------------------------------------------------------------- action units
 @dataclass
 class AUConfig:
-    units: list[str] = _f(SPEECH_AUS, "speech-related action units driving the model")
+    units: list[str] = _f(SPEECH_AUS, "speech-related action units driving the model", uniqueItems=True,
+                         minItems=1)
     backend: Literal["auto", "landmarks", "openface", "pyfeat"] = _f(
         "auto", "how AU labels are obtained; auto: openface when openface_bin is set or FeatureExtraction is on "
                 "PATH (what the paper used), else landmarks with a warning")
@@ -274,7 +289,7 @@ class TrainingConfig:
 @dataclass
 class EvaluationConfig:
     side_by_side: int = _f(4, "test clips rendered as real | generated videos", minimum=0)
-    variants: list[str] = _f(["full"], "ablation variants trained, generated and evaluated")
+    variants: list[str] = _f(["full"], "ablation variants trained, generated and evaluated", uniqueItems=True)
 
 
 @dataclass
@@ -298,7 +313,8 @@ class DatasetConfig(Settings):
     name: str = ""
     source: SourceConfig = _f(SourceConfig(), "where the raw corpus comes from")
     speakers: list[str] = _f([], "speakers used (train + val + test); empty for a local corpus: every speaker "
-                                 "found at source.local_path, split as autalk/acquire/speakers.py documents")
+                                 "found at source.local_path, split as autalk/acquire/speakers.py documents",
+                              uniqueItems=True)
     splits: Splits = _f(Splits(), "speaker-level train/val/test split")
     variants: dict[str, dict] = _f({"full": {}}, "ablation variants: name -> overrides of settings sections")
 
@@ -337,8 +353,27 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _check_value(hint: Any, value: Any, where: str) -> None:
+    """What JSON schema lets through: a float with no fraction where an int belongs (``64.0``, which OpenCV
+    refuses later), NaN or infinity (no comparison bound catches NaN)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is not None:
+            _check_value(next(a for a in args if a is not type(None)), value, where)
+    elif origin is list and isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_value(args[0], item, f"{where}[{i}]")
+    elif origin is dict and isinstance(value, dict) and args and args[1] is not dict:
+        for key, item in value.items():
+            _check_value(args[1], item, f"{where}.{key}")
+    elif hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    elif hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+
+
 def _build(cls: type, data: dict, where: str) -> Any:
-    """Instantiate a dataclass from a dict, naming the dotted key of anything unknown."""
+    """Instantiate a dataclass from a dict, naming the dotted key of anything unknown or mistyped."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
@@ -351,6 +386,8 @@ def _build(cls: type, data: dict, where: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}.{key}: expected a mapping, got {value!r}")
             value = _build(hint, value, f"{where}.{key}")
+        else:
+            _check_value(hint, value, f"{where}.{key}")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -386,9 +423,20 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
                               f"Clips/straightcam under volunteers/ (or lipspeakers/), and no speakers listed")
     else:   # (a local corpus not obtained yet has no speakers: its targets stop at acquisition saying why)
         _check_splits(ds, where)
-    unknown_aus = [u for u in ds.aus.units if not (u.startswith("AU") and u[2:].isdigit())]
+    known_aus = BACKEND_AUS[ds.aus.backend]
+    unknown_aus = [u for u in ds.aus.units if u not in known_aus]
     if unknown_aus:
-        raise ConfigError(f"{where}.aus.units: not action units: {unknown_aus}")
+        raise ConfigError(f"{where}.aus.units: {unknown_aus} cannot be labelled by backend {ds.aus.backend!r} "
+                          f"(it gives {known_aus})")
+    for key in ("video_url", "align_url", "audio_url"):
+        template = getattr(ds.source.download, key)
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(template or "") if name is not None}
+        except ValueError as err:
+            raise ConfigError(f"{where}.source.download.{key}: not a URL template ({err})") from None
+        if fields - {"speaker"}:
+            raise ConfigError(f"{where}.source.download.{key}: unknown placeholder(s) {sorted(fields - {'speaker'})} "
+                              "(only {speaker} is filled in)")
     for name in ds.evaluation.variants:
         if name not in ds.variants:
             raise ConfigError(f"{where}.evaluation.variants: {name!r} is not in {where}.variants")
@@ -427,20 +475,42 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     return Config(datasets=datasets)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word; a config must not (two ``full:`` variants)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """One config file's mapping; ConfigError naming the file when it is missing, not YAML, has a repeated
+    key or is not a mapping at the top."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        loaded = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping (datasets:, defaults:), "
+                          f"not a {type(loaded).__name__}")
+    return loaded
+
+
 def load_config(*paths: str | Path) -> Config:
     """Read one or more YAML files (later ones override earlier ones) into a validated Config."""
     if not paths:
         raise ConfigError("no config file given")
     raw: dict = {}
     for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        raw = _deep_merge(raw, loaded)
+        raw = _deep_merge(raw, read_config_file(path))
     return config_from_dict(raw, source=", ".join(str(p) for p in paths))
 
 

@@ -63,7 +63,7 @@ rule build_manifest:
         manifest="resources/{dataset}/manifest.parquet",
     params:
         config=CONFIG_ARGS,
-        settings=settings("source", "splits"),
+        settings=settings("source", "speakers"),
         raw="resources/{dataset}/raw",
     threads: 4
     resources:

@@ -1,12 +1,11 @@
 # Shared helpers: the validated config as dataclasses, path patterns, and per-rule settings.
 # Rules build every path from the patterns here, never ad hoc.
 import json
+import shlex
 import sys
 from pathlib import Path
 
-import yaml
-
-from autalk.config import config_from_dict, _deep_merge
+from autalk.config import config_from_dict, read_config_file, _deep_merge
 
 # The `configfile:` directive's file first, then --configfile files, which Snakemake lets override it.
 _CLI_FILES = [str(p) for p in workflow.config_settings.configfiles]
@@ -16,7 +15,7 @@ CONFIG_FILES = [str(p) for p in workflow.configfiles if str(p) not in _CLI_FILES
 def _files_config():
     merged = {}
     for path in CONFIG_FILES:
-        merged = _deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+        merged = _deep_merge(merged, read_config_file(path))
     return merged
 
 
@@ -27,7 +26,22 @@ if _files_config() != config:
     )
 
 CFG = config_from_dict(config, source=", ".join(CONFIG_FILES))
-CONFIG_ARGS = " ".join(CONFIG_FILES)
+
+
+class ConfigFiles:
+    """The config files every command is given (``--config {params.config}``). Not a str on purpose: Snakemake
+    records only params of builtin types for its rerun decisions, so renaming, adding or reordering a
+    --configfile reruns nothing by itself; the ``settings`` param of each rule (the config sections the stage
+    reads) is what reruns a stage when one of its settings changes."""
+
+    def __init__(self, files):
+        self.files = list(files)
+
+    def __str__(self):
+        return " ".join(shlex.quote(f) for f in self.files)
+
+
+CONFIG_ARGS = ConfigFiles(CONFIG_FILES)
 
 wildcard_constraints:
     dataset="|".join(CFG.datasets),

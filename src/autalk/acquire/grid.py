@@ -44,7 +44,7 @@ def acquire_speaker(ds: DatasetConfig, speaker: str, downloads: Path, raw: Path,
         dest = Path(downloads) / speaker / f"{kind}-{name}"
         try:
             got = download(url, dest, retries=dl.retries, timeout_s=dl.timeout_s, backoff_s=dl.backoff_s,
-                           sha256=dl.checksums.get(url))
+                           min_rate_bytes_s=dl.min_rate_bytes_s, sha256=dl.checksums.get(url))
         except RemoteFileMissing:
             if kind == "video":
                 raise DownloadError(

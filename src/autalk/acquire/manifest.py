@@ -23,7 +23,7 @@ from tqdm import tqdm
 from autalk.acquire.probe import probe_audio_track, probe_video, probe_wav
 from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
-from autalk.errors import DataError
+from autalk.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ VIDEO_SUFFIXES = (".mpg", ".mp4")
 SCHEMA = pa.schema([
     ("utt_id", pa.string()),
     ("speaker", pa.string()),
-    ("split", pa.string()),
     ("sentence", pa.string()),
     ("video_path", pa.string()),
     ("audio_path", pa.string()),     # null: the audio is the video's own track
@@ -91,7 +90,7 @@ def find_utterances(raw: Path, speakers: list[str]) -> list[Utterance]:
     return utterances
 
 
-def _row(utt: Utterance, split: str, ffmpeg: str) -> dict:
+def _row(utt: Utterance, ffmpeg: str) -> dict:
     video = probe_video(utt.video)
     audio = probe_wav(utt.audio) if utt.audio is not None else probe_audio_track(utt.video, ffmpeg)
     if video.error and utt.audio is None and not audio.sample_rate:
@@ -99,7 +98,6 @@ def _row(utt: Utterance, split: str, ffmpeg: str) -> dict:
     return {
         "utt_id": f"{utt.speaker}_{utt.sentence}",
         "speaker": utt.speaker,
-        "split": split,
         "sentence": utt.sentence,
         "video_path": str(utt.video),
         "audio_path": None if utt.audio is None else str(utt.audio),
@@ -117,10 +115,9 @@ def _row(utt: Utterance, split: str, ffmpeg: str) -> dict:
 def build_manifest(ds: DatasetConfig, raw: str | Path, threads: int = 1) -> pd.DataFrame:
     """Probe every utterance of the dataset's configured speakers (``threads`` files at a time)."""
     utterances = find_utterances(Path(raw), ds.speakers)
-    splits = {s: ds.split_of(s) for s in ds.speakers}
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        rows = list(tqdm(pool.map(lambda u: _row(u, splits[u.speaker], ffmpeg), utterances),
+        rows = list(tqdm(pool.map(lambda u: _row(u, ffmpeg), utterances),
                          total=len(utterances), desc=f"probing {ds.name}", unit="file", mininterval=5.0))
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     bad = table[table["probe_error"] != ""]
@@ -154,3 +151,14 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if duplicated:
         raise DataError(f"{path}: utt_id not unique: {duplicated[:5]}")
     return table
+
+
+def check_manifest_dataset(path: str | Path, ds: DatasetConfig, speaker: str) -> None:
+    """Refuse a speaker the dataset does not list, or a manifest whose speakers are not the dataset's (another
+    dataset's manifest would otherwise be preprocessed under this dataset's settings)."""
+    if speaker not in ds.speakers:
+        raise ConfigError(f"speaker {speaker!r} is not a speaker of dataset {ds.name!r} ({ds.speakers})")
+    foreign = sorted(set(read_manifest(path)["speaker"]) - set(ds.speakers))
+    if foreign:
+        raise DataError(f"{path} lists speakers {foreign} that dataset {ds.name!r} does not have: "
+                        "is it another dataset's manifest?")

@@ -60,11 +60,13 @@ def part_path(dest: Path) -> Path:
 
 
 def download(url: str, dest: str | Path, *, retries: int = 5, timeout_s: float = 60.0, backoff_s: float = 2.0,
-             sha256: Optional[str] = None) -> Downloaded:
+             min_rate_bytes_s: float = 1024.0, sha256: Optional[str] = None) -> Downloaded:
     """Fetch ``url`` to ``dest`` unless ``dest`` already exists; resume a ``.part`` left by an earlier try.
 
-    Waits ``backoff_s``, then twice as long, ... between attempts. Raises :class:`RemoteFileMissing` for a
-    404, :class:`DownloadError` once ``retries`` attempts failed or when the file fails its checksum.
+    Waits ``backoff_s``, then twice as long, ... between attempts. An attempt during which fewer than
+    ``min_rate_bytes_s * timeout_s`` bytes arrived in ``timeout_s`` seconds is cut (the socket timeout alone
+    never fires while a server trickles a byte a second). Raises :class:`RemoteFileMissing` for a 404,
+    :class:`DownloadError` once ``retries`` attempts failed or when the file fails its checksum.
     """
     dest = Path(dest)
     if dest.exists():
@@ -74,13 +76,13 @@ def download(url: str, dest: str | Path, *, retries: int = 5, timeout_s: float =
         part = part_path(dest)
         for attempt in range(1, retries + 1):
             try:
-                _transfer(url, part, timeout_s)
+                _transfer(url, part, timeout_s, min_rate_bytes_s)
                 break
             except _Retryable as err:
                 if attempt == retries:
-                    raise DownloadError(
-                        f"{url}: giving up after {retries} attempts ({err}); the partial file {part} is kept "
-                        "and will be resumed by the next run") from None
+                    kept = (f"the partial file {part} is kept and will be resumed by the next run"
+                            if part.exists() else "no partial file was kept")
+                    raise DownloadError(f"{url}: giving up after {retries} attempts ({err}); {kept}") from None
                 delay = backoff_s * 2 ** (attempt - 1)
                 log.warning("%s: %s; attempt %d of %d in %.1f s", url, err, attempt + 1, retries, delay)
                 time.sleep(delay)
@@ -99,7 +101,7 @@ def download(url: str, dest: str | Path, *, retries: int = 5, timeout_s: float =
     return Downloaded(dest, dest.stat().st_size, digest)
 
 
-def _transfer(url: str, part: Path, timeout_s: float) -> None:
+def _transfer(url: str, part: Path, timeout_s: float, min_rate_bytes_s: float) -> None:
     """One attempt: continue ``part`` up to the server's full size, or raise ``_Retryable``."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": f"autalk/{__version__}"})
@@ -140,11 +142,13 @@ def _transfer(url: str, part: Path, timeout_s: float) -> None:
         with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
                                           desc=part.name.removesuffix(".part"), leave=False,
                                           mininterval=1.0 if sys.stderr.isatty() else 30.0) as bar:
+            rate = RateGuard(timeout_s, min_rate_bytes_s)
             try:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):      # what has arrived, so a trickle is noticed
                     fh.write(chunk)
                     have += len(chunk)
                     bar.update(len(chunk))
+                    rate.check(len(chunk))
             except (http.client.HTTPException, OSError) as err:
                 raise _Retryable(f"transfer broke after {have} bytes ({type(err).__name__}: {err})") from None
     if total is not None and have < total:
@@ -152,6 +156,24 @@ def _transfer(url: str, part: Path, timeout_s: float) -> None:
     if total is not None and have > total:
         part.unlink()
         raise _Retryable(f"received {have} bytes, more than the announced {total}; starting over")
+
+
+class RateGuard:
+    """Cuts a transfer that delivered fewer than ``min_rate * window_s`` bytes in the last ``window_s`` s."""
+
+    def __init__(self, window_s: float, min_rate: float):
+        self.window_s, self.min_rate = window_s, min_rate
+        self.start, self.received = time.monotonic(), 0
+
+    def check(self, n_bytes: int) -> None:
+        self.received += n_bytes
+        elapsed = time.monotonic() - self.start
+        if elapsed < self.window_s:
+            return
+        if self.received < self.min_rate * elapsed:
+            raise _Retryable(f"{self.received} bytes in {elapsed:.0f} s, slower than the minimum "
+                             f"{self.min_rate:g} bytes/s (datasets.grid.source.download.min_rate_bytes_s)")
+        self.start, self.received = time.monotonic(), 0
 
 
 def _parse_content_range(value: Optional[str]) -> tuple[Optional[int], Optional[int]]:

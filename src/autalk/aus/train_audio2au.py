@@ -163,7 +163,7 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
     dev = resolve_device(device)
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    splits = labelled_splits(labels_path, qc_path, clips_root, units)
+    splits = labelled_splits(labels_path, qc_path, clips_root, units, ds.splits)
     data = {name: load_sequences(clips, name) for name, clips in splits.items()}
     n_mfcc, window = data["train"][0].windows.shape[1:]
     if any(s.windows.shape[1:] != (n_mfcc, window) for seqs in data.values() for s in seqs):

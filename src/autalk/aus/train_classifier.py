@@ -140,7 +140,7 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
     dev = resolve_device(device)
     torch.manual_seed(SEED)
     rng, gen = np.random.default_rng(SEED), torch.Generator().manual_seed(SEED)
-    splits = labelled_splits(labels_path, qc_path, clips_root, units)
+    splits = labelled_splits(labels_path, qc_path, clips_root, units, ds.splits)
     train = splits["train"]
     train_presence = np.concatenate([c.labels.presence[c.labels.success] for c in train])
     rate = train_presence.mean(axis=0)

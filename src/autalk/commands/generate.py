@@ -65,7 +65,9 @@ def _generate_clips(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from autalk.errors import ConfigError
+    from autalk.generate.checks import check_au_scale, check_outputs
 
+    check_au_scale(args.au_scale)
     device = resolve_device(args.device)
     if args.image.is_dir() or args.audio.is_dir():
         from autalk.generate.batch import generate_batch
@@ -80,6 +82,8 @@ def _generate(args: argparse.Namespace) -> None:
 
     if args.save_aus is True:
         raise ConfigError("--save-aus needs a CSV file name (it is a flag only in batch mode)")
+    check_outputs({"--checkpoint": args.checkpoint, "--image": args.image, "--audio": args.audio},
+                  {"-o": (args.output, ".mp4"), "--save-aus": (args.save_aus, ".csv")})
     start = time.perf_counter()
     result = generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
                                  device, args.crop_only, args.side_by_side)

@@ -6,9 +6,11 @@ from autalk.commands import add_config_args, dataset_config
 
 
 def _preprocess(args: argparse.Namespace) -> None:
+    from autalk.acquire.manifest import check_manifest_dataset
     from autalk.preprocess.speaker import preprocess_speaker
 
     cfg = dataset_config(args)
+    check_manifest_dataset(args.manifest, cfg, args.speaker)
     preprocess_speaker(cfg.preprocess, args.manifest, args.speaker, args.out_dir, args.qc, threads=args.threads)
 
 

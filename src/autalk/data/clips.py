@@ -15,7 +15,7 @@ import pandas as pd
 from autalk.atomic import atomic_file
 from autalk.errors import DataError
 
-QC_COLUMNS = ["utt_id", "speaker", "split", "status", "reason", "detail", "n_frames", "n_interpolated"]
+QC_COLUMNS = ["utt_id", "speaker", "status", "reason", "detail", "n_frames", "n_interpolated"]
 
 
 @dataclass
@@ -103,11 +103,14 @@ def read_qc(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def kept_clip_paths(qc_path: str | Path, clips_root: str | Path, split: str | None = None) -> dict[str, Path]:
-    """utt_id -> clip file of every kept clip (of one split if given), in the QC table's order."""
+def kept_clip_paths(qc_path: str | Path, clips_root: str | Path,
+                    speakers: list[str] | None = None) -> dict[str, Path]:
+    """utt_id -> clip file of every kept clip (of these speakers if given, e.g. ``cfg.splits.train``), in the
+    QC table's order. Splits come from the config, never from the table: swapping val and test speakers must
+    not redo the preprocessing that wrote it."""
     table = read_qc(qc_path)
     table = table[table["status"] == "kept"]
-    if split is not None:
-        table = table[table["split"] == split]
+    if speakers is not None:
+        table = table[table["speaker"].isin(speakers)]
     root = Path(clips_root)
     return {row.utt_id: root / row.speaker / f"{row.utt_id}.npz" for row in table.itertuples()}

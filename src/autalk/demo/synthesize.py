@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 import shutil
 import time
@@ -34,6 +33,7 @@ from autalk.demo.recognition import check_split, distance_matrix, face_descripto
 from autalk.demo.render import articulate, head_motion, move_rigidly, paint_mouth
 from autalk.demo.speech import Voice, check_voices, resample, speak
 from autalk.errors import ConfigError
+from autalk.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,7 @@ def synthesize_corpus(synth: SynthConfig, speakers: list[str], out: Path, thread
     out.mkdir(parents=True, exist_ok=True)
     progress = dict(total=len(jobs), unit="utt", desc="synthesising", disable=None)
     if threads > 1:
-        # spawn, not fork: a forked child deadlocks in OpenCV's thread pool once the parent has used it.
-        with multiprocessing.get_context("spawn").Pool(min(threads, len(jobs)), initializer=_one_thread) as pool:
+        with spawn_pool(min(threads, len(jobs)), _one_thread) as pool:
             truths = list(tqdm(pool.imap(synthesize_utterance, jobs), **progress))
     else:
         truths = [synthesize_utterance(job) for job in tqdm(jobs, **progress)]

@@ -81,8 +81,8 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
     start = window_start(mfcc_cfg, sc.frames * mfcc_cfg.step, sc.frames)
     expert = SyncExpert(sc.frames, n_mfcc, mfcc_cfg.step, start).to(dev)
 
-    train_paths = list(kept_clip_paths(qc, clips_root, "train").values())
-    val_paths = list(kept_clip_paths(qc, clips_root, "val").values())
+    train_paths = list(kept_clip_paths(qc, clips_root, cfg.splits.train).values())
+    val_paths = list(kept_clip_paths(qc, clips_root, cfg.splits.val).values())
     if len(train_paths) < 2:
         raise DataError(f"QC table {qc} has {len(train_paths)} kept training clips; the sync expert needs at least 2")
     if not val_paths:  # no validation speaker: hold out a tenth of the training clips (never the test speakers)

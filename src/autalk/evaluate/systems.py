@@ -63,8 +63,10 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
 
         official = load_official_syncnet(cfg.sync_expert.official_syncnet, device)
     rows, trace = [], {}
-    for utt_id, path in tqdm(test_clips(qc, clips_root).items(), desc=f"evaluating {system}"):
+    for utt_id, path in tqdm(test_clips(qc, clips_root, cfg).items(), desc=f"evaluating {system}"):
         real = load_clip(path)
+        if real.utt_id != utt_id:
+            raise DataError(f"clip file {path} holds clip {real.utt_id!r}, not {utt_id!r}")
         rendered = load_generated(generated, utt_id, real.frames.shape)
         check_rendered(generated, utt_id)
         if utt_id not in clip_labels:

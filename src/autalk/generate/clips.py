@@ -61,6 +61,9 @@ def load_generated(directory: str | Path, utt_id: str, expected_shape: tuple[int
             arrays = {k: data[k] for k in data.files}
     except Exception as err:  # zipfile/numpy raise several types for a truncated file
         raise DataError(f"generated clip {utt_id} is corrupt: {path}: {err}") from None
+    stored = str(arrays["utt_id"]) if "utt_id" in arrays else None
+    if stored != utt_id:                  # a renamed or copied file must not be scored as another clip
+        raise DataError(f"generated clip {path} holds clip {stored!r}, not {utt_id!r}")
     frames = arrays.get("frames")
     if frames is None or frames.dtype != np.uint8 or frames.shape != tuple(expected_shape):
         got = None if frames is None else (frames.shape, str(frames.dtype))
@@ -83,8 +86,8 @@ class ClipAudio:
         return load_audio(self.sources[utt_id], self.sample_rate)
 
 
-def test_clips(qc: str | Path, clips_root: str | Path) -> dict[str, Path]:
-    paths = kept_clip_paths(qc, clips_root, "test")
+def test_clips(qc: str | Path, clips_root: str | Path, cfg: DatasetConfig) -> dict[str, Path]:
+    paths = kept_clip_paths(qc, clips_root, cfg.splits.test)
     if not paths:
         raise DataError(f"QC table {qc} has no kept test clips to generate")
     return dict(sorted(paths.items()))
@@ -94,7 +97,7 @@ def render_system(system: str, cfg: DatasetConfig, qc: str | Path, clips_root: s
                   out_dir: str | Path, samples_dir: str | Path | None = None, model: str | Path | None = None,
                   labels: str | Path | None = None, device: str = "cpu") -> int:
     """Render every test clip with ``system`` (a variant whose generator is ``model``, or a reference system)."""
-    out_dir, paths = Path(out_dir), test_clips(qc, clips_root)
+    out_dir, paths = Path(out_dir), test_clips(qc, clips_root, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     if samples_dir is not None:
         Path(samples_dir).mkdir(parents=True, exist_ok=True)

@@ -21,13 +21,15 @@ import torch
 from autalk.atomic import atomic_file
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
+from autalk.generate.checks import check_au_scale
 from autalk.generate.clips import to_tensor, to_uint8
 from autalk.generate.pasteback import PastedFrames
 from autalk.generate.video import side_by_side as beside, write_mp4
 from autalk.models.checkpoints import read_checkpoint
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
-from autalk.preprocess.faces import PhotoFace, align_photo
+from autalk.preprocess.faces import PhotoFace, align_photo, small_face
+from autalk.preprocess.qc import dbfs
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,10 @@ class PhotoAnimator:
         try:
             face = align_photo(image, self.faces_cfg, self.models)
         except DataError:
+            small = small_face(self.models, cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), self.faces_cfg)
+            if small is not None:
+                raise DataError(f"the face in image {source} is too small (about {small[0]:.0f} px wide); use a "
+                                "photo in which the face is at least 80 px wide") from None
             raise DataError(f"no face found in image {source} (dlib frontal detector, score >= "
                             f"{self.faces_cfg.detector_threshold}); use a frontal, well-lit photo of one face") from None
         if face.faces_found > 1:
@@ -94,8 +100,7 @@ class PhotoAnimator:
         return face
 
     def animate(self, image_path: str | Path, audio_path: str | Path, au_scale: float = 1.0) -> Animation:
-        if au_scale < 0:
-            raise ConfigError(f"--au-scale must be >= 0, got {au_scale}")
+        check_au_scale(au_scale)
         photo = read_image(image_path)
         face = self.face(photo, image_path)
         rate = self.mfcc_cfg.sample_rate
@@ -104,6 +109,10 @@ class PhotoAnimator:
         if duration < self.qc_cfg.min_audio_s or int(duration * self.fps) < 1:
             raise DataError(f"audio {audio_path} is {duration:.2f} s long; at least {self.qc_cfg.min_audio_s:g} s "
                             "of speech is needed")
+        level = dbfs(audio)
+        if level < self.qc_cfg.silence_dbfs:
+            log.warning("audio %s is silent (RMS %.1f dBFS, below %g dBFS): the face will barely move", audio_path,
+                        level, self.qc_cfg.silence_dbfs)
         n_frames = int(duration * self.fps)
         cfg = self.mfcc_cfg
         windows = torch.from_numpy(mfcc_windows(mfcc(audio, cfg), n_frames, cfg)).to(self.device)
@@ -120,16 +129,15 @@ class PhotoAnimator:
 
     def write(self, image: str | Path, audio: str | Path, output: str | Path, au_scale: float = 1.0,
               save_aus: str | Path | None = None, crop_only: bool = False, side_by_side: bool = False) -> Animation:
-        """Animate, then write the mp4 (and the AU track as CSV when asked)."""
+        """Animate, then write the mp4 and after it the AU track as CSV when asked, each atomically."""
         result = self.animate(image, audio, au_scale)
-        if save_aus is not None:
-            if result.aus is None:
-                raise ConfigError(f"generator {self.checkpoint} uses no AUs, so there is no AU track to save "
-                                  "(--save-aus)")
-            with atomic_file(save_aus) as tmp:
-                result.aus.to_csv(tmp, index=False, float_format="%.4f")
+        if save_aus is not None and result.aus is None:
+            raise ConfigError(f"generator {self.checkpoint} uses no AUs, so there is no AU track to save (--save-aus)")
         frames = result.video_frames(crop_only, side_by_side)
         write_mp4(frames, result.audio, result.sample_rate, result.fps, output)
+        if save_aus is not None:
+            with atomic_file(save_aus) as tmp:
+                result.aus.to_csv(tmp, index=False, float_format="%.4f")
         height, width = frames[0].shape[:2]
         log.info("wrote %s: %d frames (%.2f s) at %g fps, %dx%d", output, len(frames), len(frames) / result.fps,
                  result.fps, width, height)

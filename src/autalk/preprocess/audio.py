@@ -20,6 +20,7 @@ rather than zeros, which in cepstral space are no real sound).
 from __future__ import annotations
 
 import functools
+import logging
 import subprocess
 from math import gcd
 from pathlib import Path
@@ -31,6 +32,8 @@ import soundfile
 
 from autalk.config import MFCCConfig
 from autalk.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
@@ -65,8 +68,15 @@ def _ffmpeg_audio(path: Path, sample_rate: int) -> np.ndarray:
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip().splitlines()
+        if any("matches no streams" in line for line in message):
+            raise DataError(f"{path} has no audio track")
         raise DataError(f"no audio could be decoded from {path}: {message[-1] if message else 'ffmpeg failed'}")
-    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    errors = proc.stderr.decode(errors="replace").strip().splitlines()
+    if errors:                                      # ffmpeg skips what it cannot decode and still exits 0
+        log.warning("audio %s decoded with %d error(s) (%s): parts may be missing; %.2f s decoded", path,
+                    len(errors), errors[-1], samples.size / sample_rate)
+    return samples
 
 
 @functools.lru_cache(maxsize=8)

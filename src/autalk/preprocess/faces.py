@@ -99,6 +99,21 @@ def detect_faces(models: DlibModels, gray: np.ndarray, cfg: FaceConfig) -> list[
             for r, s in zip(rects, scores) if s >= cfg.detector_threshold]
 
 
+def small_face(models: DlibModels, gray: np.ndarray | None, cfg: FaceConfig) -> tuple[float, int] | None:
+    """When no face was found: (width px, upsampling that finds it) of a face too small for the detector at
+    ``cfg.detector_upsample`` (HOG's window is 80 px, halved by each upsampling), or None if there is none."""
+    if gray is None:
+        return None
+    for extra in (1, 2):
+        search = dataclasses.replace(cfg, detector_upsample=cfg.detector_upsample + extra,
+                                     detect_max_side=max(gray.shape))
+        faces = detect_faces(models, gray, search)
+        if faces:
+            (left, _, right, _), _ = max(faces, key=lambda face: face[1])
+            return right - left, search.detector_upsample
+    return None
+
+
 def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
     lo, hi = landmarks.min(0), landmarks.max(0)
     return np.concatenate([(lo + hi) / 2, np.maximum(hi - lo, 1.0)])   # cx, cy, w, h
@@ -282,6 +297,12 @@ def align_video(frames: Iterable[np.ndarray], cfg: FaceConfig, models: DlibModel
     if not raw:
         raise Rejection("unreadable_video", "no frame could be decoded")
     if first_found < 0:
+        first = pending.get(0)
+        small = small_face(models, None if first is None else cv2.cvtColor(first, cv2.COLOR_BGR2GRAY), cfg)
+        if small is not None:
+            raise Rejection("no_face", f"face too small: about {small[0]:.0f} px wide, below what the detector finds "
+                                       f"at preprocess.faces.detector_upsample {cfg.detector_upsample}; set it to "
+                                       f"{small[1]} or use larger video")
         raise Rejection("no_face", f"no face with score >= {cfg.detector_threshold} in any of {len(raw)} frames")
     if tracker.stats.multi_face_detections * 2 > tracker.stats.detections:
         raise Rejection("several_faces", f"two or more faces at {tracker.stats.multi_face_detections} of "

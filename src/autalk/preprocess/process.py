@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 class ClipJob:
     utt_id: str
     speaker: str
-    split: str
     video_path: str
     audio_path: str | None      # None: the video's own audio track
     fps: float | None           # the manifest's frame rate, used if the container reports none
@@ -63,9 +62,9 @@ def preprocess_clip(job: ClipJob, cfg: PreprocessConfig, models: DlibModels) -> 
                     mouth_boxes=faces.mouth_boxes() if cfg.faces.mouth_box else None)
     except Rejection as rejection:
         log.info("%s rejected: %s", job.utt_id, rejection)
-        return qc_row(job.utt_id, job.speaker, job.split, rejection)
+        return qc_row(job.utt_id, job.speaker, rejection)
     save_clip(clip, job.output)
-    return qc_row(job.utt_id, job.speaker, job.split, n_frames=clip.n_frames,
+    return qc_row(job.utt_id, job.speaker, n_frames=clip.n_frames,
                   n_interpolated=int(clip.interpolated.sum()))
 
 

@@ -43,9 +43,9 @@ def check_lengths(audio_s: float, video_s: float, cfg: QCConfig) -> None:
                                            f"(more than {cfg.max_length_mismatch_s} s apart)")
 
 
-def qc_row(utt_id: str, speaker: str, split: str, rejection: Rejection | None = None, n_frames: int = 0,
+def qc_row(utt_id: str, speaker: str, rejection: Rejection | None = None, n_frames: int = 0,
            n_interpolated: int = 0) -> dict:
-    return {"utt_id": utt_id, "speaker": speaker, "split": split,
+    return {"utt_id": utt_id, "speaker": speaker,
             "status": "rejected" if rejection else "kept", "reason": rejection.reason if rejection else "",
             "detail": rejection.detail if rejection else "", "n_frames": int(n_frames),
             "n_interpolated": int(n_interpolated)}

@@ -8,7 +8,6 @@ leaves nothing a rerun (or Snakemake) could mistake for finished work.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from autalk.errors import DataError
 from autalk.preprocess.dlib_models import load_models
 from autalk.preprocess.process import ClipJob, preprocess_clip
 from autalk.preprocess.qc import qc_table
+from autalk.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def speaker_jobs(manifest_path: str | Path, speaker: str, out_dir: Path) -> list
     rows = manifest[manifest["speaker"] == speaker]
     if rows.empty:
         raise DataError(f"{manifest_path}: no clips of speaker {speaker!r}")
-    return [ClipJob(utt_id=r.utt_id, speaker=r.speaker, split=r.split, video_path=r.video_path,
+    return [ClipJob(utt_id=r.utt_id, speaker=r.speaker, video_path=r.video_path,
                     audio_path=r.audio_path if isinstance(r.audio_path, str) and r.audio_path else None,
                     fps=float(r.fps) if pd.notna(r.fps) else None, output=out_dir / f"{r.utt_id}.npz")
             for r in rows.itertuples()]
@@ -70,8 +70,7 @@ def preprocess_speaker(cfg: PreprocessConfig, manifest_path: str | Path, speaker
                 rows.append(_run(job))
                 progress.update()
         else:
-            # spawn, not fork: a child forked after OpenCV has started its thread pools can deadlock.
-            with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (cfg,)) as pool:
+            with spawn_pool(processes, _init_worker, (cfg,)) as pool:
                 rows = []
                 for row in pool.imap_unordered(_run, jobs):
                     rows.append(row)

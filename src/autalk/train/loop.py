@@ -81,9 +81,7 @@ class TrainPaths:
 # ----------------------------------------------------------------------------------------------- checks
 def check_config(cfg: DatasetConfig) -> None:
     """Everything about the settings alone that would make training fail later; raises ConfigError now."""
-    crop = cfg.preprocess.faces.crop_size
-    if crop % 16:
-        raise ConfigError(f"preprocess.faces.crop_size must be divisible by 16 (four stride-2 stages), got {crop}")
+    # a crop size the four stride-2 stages cannot halve is refused with the config (multipleOf 16)
     check_fusion_config(cfg.model, cfg.training.clip_length)
     if cfg.training.max_steps is not None and cfg.training.max_steps < 1:
         raise ConfigError(f"training.max_steps must be at least 1 (or null), got {cfg.training.max_steps}")
@@ -232,8 +230,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     # -- data: every kept train clip long enough for a window; too-short clips are listed, never dropped silently
     needed, fixed_start = window_needs(cfg)
     labels = load_labels(paths.labels, cfg.aus.units)
-    train_clips, too_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, "train"), needed)
-    val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, "val"), needed)
+    train_clips, too_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, cfg.splits.train), needed)
+    val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, cfg.splits.val), needed)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     if master and (too_short or val_short):
         with open(paths.run_dir / "skipped_clips.csv", "w", newline="") as fh:
