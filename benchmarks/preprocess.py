@@ -55,14 +55,14 @@ UPPER_FACE = slice(27, 48)     # nose and eyes: points speech does not move
 
 def demo_clips(workspace: Path, n: int) -> list[ClipJob]:
     manifest = read_manifest(workspace / "resources/demo/manifest.parquet").head(n)
-    return [ClipJob(r.utt_id, r.speaker, r.split, str(workspace / r.video_path),
+    return [ClipJob(r.utt_id, r.speaker, str(workspace / r.video_path),
                     str(workspace / r.audio_path) if r.audio_path else None, r.fps, Path())
             for r in manifest.itertuples()]
 
 
 def grid_clips(folder: Path, n: int) -> list[ClipJob]:
     """Real GRID videos (MPEG-1 with their audio track), as the manifest would list them."""
-    return [ClipJob(video.stem, "grid", "test", str(video), None, 25.0, Path())
+    return [ClipJob(video.stem, "grid", str(video), None, 25.0, Path())
             for video in sorted(folder.glob("*.mpg"))[:n]]
 
 
@@ -86,7 +86,7 @@ def own_clips(folder: Path, n: int) -> list[ClipJob]:
             writer.write(cv2.warpAffine(canvas, matrix, (360, 288), borderValue=(110, 110, 110)))
         writer.release()
         soundfile.write(str(audio), voice.astype(np.float32), 16000)
-        jobs.append(ClipJob(f"own_{c}", "own", "train", str(video), str(audio), 25.0, Path()))
+        jobs.append(ClipJob(f"own_{c}", "own", str(video), str(audio), 25.0, Path()))
     return jobs
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
+from PIL import Image
 
 from autalk.cli import main as cli_main
 from autalk.config import SynthConfig, config_from_dict
@@ -198,8 +199,12 @@ def test_previews_sheet_and_muxed_videos(corpus, tmp_path):
         "splits": {"train": SPEAKERS[:2], "val": [SPEAKERS[2]], "test": [SPEAKERS[3]]}}}}).dataset("demo")
     write_manifest(build_manifest(ds, corpus), tmp_path / "manifest.parquet")
     sheet, videos = tmp_path / "sheet.png", tmp_path / "previews"
-    write_previews(tmp_path / "manifest.parquet", sheet, videos, per_speaker=2)
+    write_previews(tmp_path / "manifest.parquet", sheet, videos, ds.splits.split_of(), per_speaker=2)
     assert 0 < sheet.stat().st_size < 300_000
+    labelled = np.asarray(Image.open(sheet).convert("L"))
+    unlabelled = tmp_path / "unlabelled.png"
+    write_previews(tmp_path / "manifest.parquet", unlabelled, tmp_path / "v2", {}, per_speaker=1)
+    assert (labelled != np.asarray(Image.open(unlabelled).convert("L"))).any()   # the split names are drawn
     for speaker in SPEAKERS:
         path = videos / f"{speaker}.mp4"
         probe = subprocess.run([media.ffmpeg_exe(), "-i", str(path)], capture_output=True, text=True).stderr

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
+import torch
 from skimage import data
 
 from autalk.cli import main

@@ -227,7 +227,7 @@ def grid_clips(request, tmp_path_factory) -> tuple[str, dict[str, dict], dict[st
     out = tmp_path_factory.mktemp(f"grid_{request.param}")
     rows, faces = {}, {}
     for video in sorted(GRID_CLIPS.glob("*.mpg")):
-        job = ClipJob(video.stem, "grid", "test", str(video), None, 25.0, out / f"{video.stem}.npz")
+        job = ClipJob(video.stem, "grid", str(video), None, 25.0, out / f"{video.stem}.npz")
         rows[video.stem] = preprocess_clip(job, cfg, load_models())
         faces[video.stem] = align_clip(VideoReader(video), cfg, load_models())
     return request.param, rows, faces

@@ -101,6 +101,10 @@ class Splits:
     val: list[str] = _f([], "speakers for early stopping and checkpoint figures", uniqueItems=True)
     test: list[str] = _f([], "unseen speakers on which every metric is reported", uniqueItems=True)
 
+    def split_of(self) -> dict[str, str]:
+        """speaker -> "train" / "val" / "test"."""
+        return {s: name for name in ("train", "val", "test") for s in getattr(self, name)}
+
 
 # ----------------------------------------------------------------------------------------------- preprocessing
 @dataclass

@@ -42,6 +42,9 @@ rule demo_previews:
             caption="../report/previews.rst",
             category="Demo corpus",
         ),
+    params:
+        config=CONFIG_ARGS,
+        settings=settings("splits"),
     wildcard_constraints:
         dataset=datasets_of_kind("synthetic"),
     threads: 1
@@ -55,4 +58,5 @@ rule demo_previews:
     conda:
         "../../envs/autalk.yaml"
     shell:
-        "autalk demo-previews --manifest {input.manifest} --sheet {output.sheet} --videos {output.videos} 2> {log}"
+        "autalk demo-previews --config {params.config} --dataset {wildcards.dataset} --manifest {input.manifest}"
+        " --sheet {output.sheet} --videos {output.videos} 2> {log}"

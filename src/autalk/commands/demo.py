@@ -22,7 +22,8 @@ def _synth(args: argparse.Namespace) -> None:
 def _previews(args: argparse.Namespace) -> None:
     from autalk.demo.previews import write_previews
 
-    write_previews(Path(args.manifest), Path(args.sheet), Path(args.videos), per_speaker=args.per_speaker)
+    write_previews(Path(args.manifest), Path(args.sheet), Path(args.videos), dataset_config(args).splits.split_of(),
+                   per_speaker=args.per_speaker)
 
 
 def _grid_faces(args: argparse.Namespace) -> None:
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("demo-previews", help="a contact sheet and one muxed mp4 per speaker of a demo corpus")
+    add_config_args(p)
     p.add_argument("--manifest", required=True, help="the corpus manifest (manifest.parquet)")
     p.add_argument("--sheet", required=True, help="contact sheet PNG to write")
     p.add_argument("--videos", required=True, help="folder of per-speaker preview mp4s to write")

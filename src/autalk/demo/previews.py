@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import cv2
@@ -12,6 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from autalk.acquire.manifest import read_manifest
+from autalk.atomic import atomic_file
 from autalk.demo import media
 from autalk.errors import DataError
 
@@ -37,8 +37,8 @@ def read_frames(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def contact_sheet(manifest: pd.DataFrame) -> np.ndarray:
-    """One row per speaker (labelled with its name and split), frames from its first utterance."""
+def contact_sheet(manifest: pd.DataFrame, split_of: dict[str, str]) -> np.ndarray:
+    """One row per speaker (labelled with its name and split, from the config), frames from its first utterance."""
     rows = []
     for speaker, group in manifest.groupby("speaker", sort=True):
         frames = read_frames(Path(group.iloc[0].video_path))
@@ -46,28 +46,26 @@ def contact_sheet(manifest: pd.DataFrame) -> np.ndarray:
         tiles = [cv2.resize(f, _TILE, interpolation=cv2.INTER_AREA) for f in picks]
         label = np.full((_TILE[1], _LABEL_W, 3), 255, np.uint8)
         cv2.putText(label, str(speaker), (6, _TILE[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-        if "split" in group.columns:
-            cv2.putText(label, str(group.iloc[0].split), (6, _TILE[1] // 2 + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        (90, 90, 90), 1, cv2.LINE_AA)
+        cv2.putText(label, split_of.get(str(speaker), "unused"), (6, _TILE[1] // 2 + 20), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, (90, 90, 90), 1, cv2.LINE_AA)
         rows.append(np.concatenate([label, *tiles], axis=1))
     return np.concatenate(rows, axis=0)
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
     """A 256-colour PNG (photographs compress ~4x better; the sheet stays small enough to commit)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    Image.fromarray(image).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
-        tmp, optimize=True)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(image).quantize(256, method=Image.Quantize.MEDIANCUT,
+                                        dither=Image.Dither.FLOYDSTEINBERG).save(tmp, format="PNG", optimize=True)
 
 
-def write_previews(manifest_path: Path, sheet: Path, videos: Path, per_speaker: int = 3) -> None:
+def write_previews(manifest_path: Path, sheet: Path, videos: Path, split_of: dict[str, str],
+                   per_speaker: int = 3) -> None:
     """The contact sheet PNG and ``videos/{speaker}.mp4``: the speaker's first utterances with their audio."""
     manifest = read_manifest(manifest_path)
     if manifest.empty:
         raise DataError(f"{manifest_path}: manifest has no utterance to preview")
-    save_png(contact_sheet(manifest), sheet)
+    save_png(contact_sheet(manifest, split_of), sheet)
     videos.mkdir(parents=True, exist_ok=True)
     for speaker, group in manifest.groupby("speaker", sort=True):
         clips = group.head(per_speaker)
