@@ -55,7 +55,7 @@ def snakemake_slurm(workdir: Path, *args: str, cpus: int) -> tuple[list[str], di
 
 def run_slurm(workdir: Path, *args: str, cpus: int) -> subprocess.CompletedProcess:
     cmd, env = snakemake_slurm(workdir, *args, cpus=cpus)
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
 
 
 def slurm_jobs(workdir: Path) -> list[dict]:
@@ -126,7 +126,7 @@ def slurm_demo(slurm_cluster, tmp_path_factory):
         except BaseException:
             first.terminate()  # Snakemake cancels its SLURM jobs when terminated
             raise
-        first.wait(timeout=600)
+        first.wait(timeout=3600)
     first_run = subprocess.CompletedProcess(cmd, first.returncode, log.read_text(), "")
     second_run = run_slurm(workdir, TARGET, cpus=slurm_cluster)
     records = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True).stdout
@@ -197,7 +197,7 @@ def test_outputs_equal_a_local_run(slurm_demo, tiny_workspace):
 
 def test_job_over_its_memory_is_reported_with_the_rule_name(slurm_cluster, tmp_path):
     shutil.copy(REPO / "tests" / "tiny_demo.yaml", tmp_path / "config.yaml")
-    proc = run_slurm(tmp_path, "--set-resources", "synthesize_demo:mem_mb=100", "resources/demo/raw/synth.complete",
+    proc = run_slurm(tmp_path, "resources/demo/raw/synth.complete", "--set-resources", "synthesize_demo:mem_mb=100",
                      cpus=slurm_cluster)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
