@@ -95,8 +95,10 @@ def minutes(limit: str) -> int:
 
 
 def kept(root: Path) -> set[str]:
-    """The files a run leaves under resources/ and results/ (Snakemake's own .snakemake/ excluded)."""
-    return {str(p.relative_to(root)) for top in ("resources", "results") for p in (root / top).rglob("*") if p.is_file()}
+    """The files a run leaves under resources/ and results/ (Snakemake's own .snakemake/ excluded); TensorBoard
+    names its event files by time, host and PID, so those names are compared without that suffix."""
+    return {re.sub(r"(events\.out\.tfevents)\..*$", r"\1", str(p.relative_to(root)))
+            for top in ("resources", "results") for p in (root / top).rglob("*") if p.is_file()}
 
 
 def cancel_mid_run(workdir: Path, rule: str, timeout: float = 600) -> str:
@@ -135,7 +137,7 @@ def slurm_demo(slurm_cluster, tmp_path_factory):
 
 
 @pytest.fixture
-def show_records(slurm_demo, request):
+def show_records(slurm_demo):
     """Print SLURM's records of the demo run when a test fails (pytest shows captured output of failures)."""
     yield
     print(f"--- SLURM records ({slurm_demo[0] / 'slurm_jobs.txt'}):\n{(slurm_demo[0] / 'slurm_jobs.txt').read_text()}")
