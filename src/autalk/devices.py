@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 from autalk.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str = "auto") -> "torch.device":  # noqa: F821 (torch is imported lazily)
     """``auto`` is CUDA when a GPU is present, else the CPU; anything else is taken as a torch device name,
     refused (ConfigError) when it is not one or names a GPU this machine does not have.
 
-    torch is imported here, not at module level, so CLI modules can import this without loading torch."""
+    Falling back to the CPU is logged, because the GPU rules' logs must say so when a cluster profile runs them
+    without a GPU. torch is imported here, not at module level, so CLI modules can import this without loading
+    torch."""
     import torch
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        log.warning("no CUDA device visible: running on the CPU")
+        return torch.device("cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
