@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 from autalk.cli import main
+from autalk.demo.previews import read_frames
 from autalk.generate.photo import PhotoAnimator
 from autalk.generate.video import probe
 from autalk.preprocess.faces import apply_transform
@@ -28,17 +29,6 @@ def speech(tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "speech.wav"
     soundfile.write(str(path), tone(1.0), SR)
     return path
-
-
-def decode(path) -> np.ndarray:
-    capture, frames = cv2.VideoCapture(str(path)), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return np.stack(frames)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -72,7 +62,7 @@ def test_paste_back_keeps_the_photo_outside_the_lower_face(animator, speech, tmp
     assert np.abs(colour_gap).max() < 6
     # The video decodes to the photo away from the lower face (codec noise only; chroma spreads 2 px).
     away = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
-    video = decode(out)
+    video = read_frames(out)
     assert video.shape == frames.shape
     assert np.abs(video[:, away].astype(float) - image[away]).mean() < 2.5
 
