@@ -68,7 +68,6 @@ def _generate(args: argparse.Namespace) -> None:
     from autalk.generate.checks import check_au_scale, check_outputs
 
     check_au_scale(args.au_scale)
-    device = resolve_device(args.device)
     if args.image.is_dir() or args.audio.is_dir():
         from autalk.generate.batch import generate_batch
 
@@ -76,7 +75,7 @@ def _generate(args: argparse.Namespace) -> None:
             raise ConfigError("in batch mode --save-aus takes no file name: each track is written as "
                               "{name}.aus.csv beside its video")
         generate_batch(args.checkpoint, args.image, args.audio, args.output, args.au_scale, bool(args.save_aus),
-                       device, args.crop_only, args.side_by_side)
+                       resolve_device(args.device), args.crop_only, args.side_by_side)
         return
     from autalk.generate.photo import generate_from_photo
 
@@ -84,6 +83,7 @@ def _generate(args: argparse.Namespace) -> None:
         raise ConfigError("--save-aus needs a CSV file name (it is a flag only in batch mode)")
     check_outputs({"--checkpoint": args.checkpoint, "--image": args.image, "--audio": args.audio},
                   {"-o": (args.output, ".mp4"), "--save-aus": (args.save_aus, ".csv")})
+    device = resolve_device(args.device)
     start = time.perf_counter()
     result = generate_from_photo(args.checkpoint, args.image, args.audio, args.output, args.au_scale, args.save_aus,
                                  device, args.crop_only, args.side_by_side)
