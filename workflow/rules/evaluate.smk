@@ -118,7 +118,7 @@ rule report_overview:
         variant=lambda wc: eval_variants(wc)[0],
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=2000,   # the job step (snakemake + autalk + pandas) peaks near 560 MB
         runtime=5,
     log:
         "results/{dataset}/logs/report_overview.log",
