@@ -117,8 +117,9 @@ rule report_overview:
     params:
         variant=lambda wc: eval_variants(wc)[0],
     threads: 1
+    # The job step (snakemake + autalk + pandas) peaks near 560 MB: 500 MB was killed under SLURM.
     resources:
-        mem_mb=2000,   # the job step (snakemake + autalk + pandas) peaks near 560 MB
+        mem_mb=2000,
         runtime=5,
     log:
         "results/{dataset}/logs/report_overview.log",
