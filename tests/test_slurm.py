@@ -29,13 +29,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """The local cluster, started for these tests and stopped after them unless it was already running."""
+    """The local cluster, started for these tests and stopped after them unless it was already running; yields
+    the CPUs a job may ask for. The node offers twice the host's CPUs, so that two of the tiny demo's jobs (each
+    mostly Python starting up) run at once; no job asks for more than the host has (`--max-threads`)."""
     was_running = subprocess.run([str(CLUSTER), "status"], capture_output=True).returncode == 0
-    proc = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "AUTALK_SLURM_CPUS": str(2 * os.cpu_count())}
+    proc = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=900, env=env)
     if proc.returncode == CANNOT_INSTALL:
         pytest.skip(f"no local SLURM cluster: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0, f"local-cluster.sh start failed:\n{proc.stderr[-3000:]}"
-    yield node_cpus()
+    yield min(node_cpus(), os.cpu_count())
     if not was_running:
         subprocess.run([str(CLUSTER), "stop"], check=True, capture_output=True)
 
@@ -102,12 +105,15 @@ def kept(root: Path) -> set[str]:
 
 
 def cancel_mid_run(workdir: Path, rule: str, timeout: float = 600) -> str:
-    """Once one `rule` job has finished, scancel the next one after it has run 2 s; returns its SLURM job id."""
+    """Once one `rule` job has finished, scancel one that started after it, when it has run 2 s (two jobs may
+    start together; only one that started later is surely mid-run); returns its SLURM job id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         jobs = [j for j in slurm_jobs(workdir) if j["rule"] == rule]
-        running = [j for j in jobs if j["JobState"] == "RUNNING" and j["RunTime"] >= "00:00:02"]
-        if any(j["JobState"] == "COMPLETED" for j in jobs) and running:
+        first_end = min((j["EndTime"] for j in jobs if j["JobState"] == "COMPLETED"), default=None)
+        running = [j for j in jobs if j["JobState"] == "RUNNING" and j["RunTime"] >= "00:00:02"
+                   and first_end is not None and j["StartTime"] >= first_end]
+        if running:
             subprocess.run(["scancel", running[0]["JobId"]], check=True)
             return running[0]["JobId"]
         time.sleep(0.5)

@@ -12,15 +12,18 @@
 # job (the executor plugin clears SLURM_* variables, SLURM_CONF included); a slurm.conf that this script did
 # not write is never overwritten.
 #
-# The node has this host's CPUs (nproc) and memory (MemTotal, less 10% for the system) and two partitions,
+# The node has this host's CPUs (nproc, unless AUTALK_SLURM_CPUS says otherwise) and memory (MemTotal, less 10% for the system) and two partitions,
 # `cpu` (default) and `gpu`, the names profiles/slurm uses; it has no GPUs. Memory is enforced as on a site:
 # a job step that grows past its --mem is killed (JobAcctGatherParams=OverMemoryKill) and ends OUT_OF_MEMORY.
 # Settings (environment): AUTALK_SLURM_DIR (state and logs; default /tmp/autalk-slurm),
-# AUTALK_SLURM_PORT (controller port; the node daemon uses the next one; default 6817).
+# AUTALK_SLURM_PORT (controller port; the node daemon uses the next one; default 6817),
+# AUTALK_SLURM_CPUS (CPUs the node offers; default nproc). More than nproc lets SLURM run more small jobs at
+# once than there are cores, as the test suite does: its jobs spend most of their time starting Python.
 set -euo pipefail
 
 DIR=${AUTALK_SLURM_DIR:-/tmp/autalk-slurm}
 PORT=${AUTALK_SLURM_PORT:-6817}
+CPUS=${AUTALK_SLURM_CPUS:-$(nproc)}
 CONF=/etc/slurm/slurm.conf
 MARK="# Written by profiles/slurm/local-cluster.sh"
 NODE=$(hostname -s)
@@ -66,15 +69,15 @@ start_munge() {
 }
 
 write_config() {
-    local cpus mem_mb
-    cpus=$(nproc)
+    local cpus=$CPUS mem_mb
+    [[ $cpus =~ ^[1-9][0-9]*$ ]] || die "AUTALK_SLURM_CPUS must be a positive whole number, not '$cpus'"
     mem_mb=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
     if [ -e "$CONF" ] && ! grep -q "^$MARK" "$CONF"; then
         die "$CONF exists and was not written by this script (a site's SLURM?); not touching it"
     fi
     mkdir -p "$DIR/ctld" "$DIR/spool" "$DIR/logs" "${CONF%/*}"
     cat > "$CONF" <<EOF
-$MARK for $NODE: one node, this host's CPUs and memory, no GPUs.
+$MARK for $NODE: one node, $cpus CPUs, this host's memory, no GPUs.
 ClusterName=autalk-local
 SlurmctldHost=$NODE(127.0.0.1)
 SlurmctldPort=$PORT
@@ -104,6 +107,8 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MinJobAge=86400
 ReturnToService=2
+# The node's CPUs are the ones written below, even where the hardware has fewer (AUTALK_SLURM_CPUS).
+SlurmdParameters=config_overrides
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$NODE MaxTime=INFINITE State=UP
