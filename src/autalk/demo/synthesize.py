@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -182,10 +181,8 @@ def _tables(truths: list[Truth]) -> dict[str, pd.DataFrame]:
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 def plan(synth: SynthConfig, speakers: list[str], out: Path,
