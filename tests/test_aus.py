@@ -204,10 +204,18 @@ def test_au_classifier_contract(tmp_path):
     frames.retain_grad()
     logits, intensity = frozen(frames)
     assert logits.shape == intensity.shape == (3, len(UNITS))
-    assert ((intensity >= 0) & (intensity <= 5)).all() and not frozen.training
+    assert not frozen.training
     assert not any(p.requires_grad for p in frozen.parameters())
     logits.sum().backward()
     assert frames.grad is not None and frames.grad.abs().sum() > 0  # usable as a loss on generated frames
+    # it reads the lower face only (rows from 45 %, columns 20-80 %): eyes and hair leave it unchanged, the mouth not
+    with torch.no_grad():
+        still = frames.detach()
+        eyes, mouth = still.clone(), still.clone()
+        eyes[..., :29, :] = -1
+        mouth[..., 44:56, 24:40] = -1
+        assert torch.equal(frozen(eyes)[1], frozen(still)[1])
+        assert not torch.equal(frozen(mouth)[1], frozen(still)[1])
     with pytest.raises(DataError, match="does not exist"):
         load_au_classifier(tmp_path / "none.pt")
 
