@@ -594,7 +594,7 @@ def _dataclass_schema(cls: type, skip: tuple[str, ...] = ()) -> dict:
         if f.name in skip:
             continue
         prop = _type_schema(hints[f.name])
-        meta = dict(f.metadata)
+        meta = copy.deepcopy(dict(f.metadata))   # shared dicts would become YAML anchors in the schema file
         if "help" in meta:
             prop["description"] = meta.pop("help")
         prop.update(meta)
