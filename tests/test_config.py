@@ -143,6 +143,7 @@ def _demo(**sections) -> dict:
     (_demo(source={"synth": {"pitches": [50, 120]}}), "datasets.demo.source.synth.pitches.1: 120 is greater than"),
     (_demo(source={"synth": {"rates": [40]}}), "datasets.demo.source.synth.rates.0: 40 is less than the minimum of 80"),
     (_demo(source={"synth": {"voices": []}}), "datasets.demo.source.synth.voices: [] should be non-empty"),
+    (_demo(source={"synth": {"photos": []}}), "datasets.demo.source.synth.photos: [] should be non-empty"),
     (_demo(source={"synth": {"utterances_per_speaker": 0}}), "datasets.demo.source.synth.utterances_per_speaker: 0"),
     # a variant is checked as its dataset is
     (_demo(variants={"full": {}, "odd": {"model": {"kernel_size": 2}}}),
