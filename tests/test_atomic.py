@@ -4,15 +4,21 @@ of a killed run after the next run; pool workers of a killed job end with it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+import soundfile
 
+import autalk
 from autalk.atomic import atomic_dir, atomic_file, current_umask
+from autalk.demo import media
 
 
 @pytest.fixture
@@ -65,6 +71,40 @@ def test_next_run_removes_what_a_killed_run_left(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".clips.other.abcdefgh.tmp", "clips", "clips.other",
                                                           "qc.parquet"]
     assert [p.name for p in (tmp_path / "clips").iterdir()] == ["b.npz"]
+
+
+# Modules that rename files themselves, and why they cannot write through autalk.atomic.
+OWN_RENAMES = {
+    "acquire/transfer.py": "a broken download stays as <file>.part, which the next run resumes",
+    "aus/pyfeat_detect.py": "runs in py-feat's own environment, where autalk is not installed",
+    "train/figures.py": "the training package's writers move to autalk.atomic with its scaffold (issue 13)",
+    "train/loop.py": "the training package's writers move to autalk.atomic with its scaffold (issue 13)",
+}
+RENAME = re.compile(r"os\.replace\(|\.rename\(|(?<!dataclasses)\.replace\((?![\"'])")
+
+
+def test_every_complete_or_absent_write_goes_through_atomic():
+    package = Path(autalk.__file__).parent
+    renaming = {str(path.relative_to(package)) for path in package.rglob("*.py")
+                if path.name != "atomic.py" and RENAME.search(path.read_text())}
+    assert renaming == set(OWN_RENAMES)
+
+
+def test_demo_media_writers_leave_a_whole_file_or_none(tmp_path):
+    """Their temporary names have no media suffix: the format is named, and the file is what the suffix says."""
+    frames = np.random.default_rng(0).integers(0, 255, (5, 32, 48, 3), dtype=np.uint8)
+    media.write_video(tmp_path / "v.mp4", frames, 25, 18)
+    media.write_wav(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000)
+    media.write_align(tmp_path / "a.align", [(0.0, 0.1, "sil"), (0.1, 0.5, "bin")])
+    media.mux(tmp_path / "m.mp4", [tmp_path / "v.mp4"], [tmp_path / "a.wav"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.align", "a.wav", "m.mp4", "v.mp4"]
+    capture = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5 and int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 48
+    assert soundfile.info(str(tmp_path / "a.wav")).format == "WAV"
+    assert media.read_align(tmp_path / "a.align") == [(0.0, 0.1, "sil"), (0.1, 0.5, "bin")]
+    with pytest.raises(RuntimeError, match="ffmpeg failed writing .*bad.mp4"):
+        media.write_video(tmp_path / "bad.mp4", frames[:, :, :47], 25, 18)     # yuv420p needs an even width
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.align", "a.wav", "m.mp4", "v.mp4"]
 
 
 KILLED_POOL = """

@@ -170,8 +170,6 @@ def test_every_grid_phoneme_has_a_viseme():
 
 
 @pytest.mark.parametrize("change, speakers, error, match", [
-    ({}, [], ConfigError, "speakers is empty"),
-    ({"utterances_per_speaker": 0}, ["d1"], ConfigError, "utterances_per_speaker"),
     ({"voices": ["xx-nonexistent"]}, ["d1"], ConfigError, "no voice 'xx-nonexistent'"),
     ({"voices": ["en+nosuchvariant"]}, ["d1"], ConfigError, "no voice 'en\\+nosuchvariant'"),
     ({"photos": ["/nonexistent/face.jpg"]}, ["d1"], DataError, "/nonexistent/face.jpg does not exist"),

@@ -158,7 +158,9 @@ def evaluated(tiny_workspace):
 def test_workflow_ends_in_metric_tables_with_reference_rows(evaluated):
     table = pd.read_csv(evaluated.path("results/demo_metrics.csv"))
     assert table["system"].tolist() == ["full", "no_au", "static", "real"]
-    assert table["n_clips"].nunique() == 1 and table["n_clips"].iloc[0] >= 1
+    qc = pd.read_parquet(evaluated.path("resources/demo/qc.parquet"))
+    test_clips = sorted(qc.utt_id[(qc.status == "kept") & (qc.speaker == "d4")])    # the test speaker
+    assert test_clips and (table["n_clips"] == len(test_clips)).all()
     real = table.set_index("system").loc["real"]
     assert real["psnr"] == np.inf and real["ssim"] == pytest.approx(1.0) and real["lmd_all"] == 0.0
     static = table.set_index("system").loc["static"]
@@ -175,12 +177,14 @@ def test_workflow_ends_in_metric_tables_with_reference_rows(evaluated):
     assert all_frames.index.tolist() == table["system"].tolist()
     assert all_frames.loc["static", "psnr_identical_frames"] == static["n_clips"]
     for system in ("full", "static", "real"):
-        for video in evaluated.path(f"results/demo/generated/{system}").glob("*.mp4"):
+        videos = sorted(evaluated.path(f"results/demo/generated/{system}").glob("*.mp4"))
+        assert [v.stem for v in videos] == test_clips, system
+        for video in videos:
             info = probe(video)
             frames = np.load(video.with_suffix(".npz"))["frames"]
             assert (info.video_codec, info.audio_codec) == ("h264", "aac")
             assert info.duration_s == pytest.approx(len(frames) / 25, abs=0.05)
-    assert list(evaluated.path("results/demo/samples/full").glob("*.mp4"))
+    assert len(list(evaluated.path("results/demo/samples/full").glob("*.mp4"))) == 1   # evaluation.side_by_side
 
 
 @pytest.mark.slow

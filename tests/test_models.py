@@ -26,13 +26,16 @@ def test_paper_scale_generator_shapes():
     gen = Generator(model, 128, 12, 35, len(UNITS), 50, Audio2AU(UNITS, 12, 35, 64)).eval()
     assert gen.in_dim == 1344
     assert gen.fusion.out_dim == 1024
-    mfcc = torch.randn(1, 50, 12, 35)
+    identity, mfcc = torch.rand(2, 3, 128, 128) * 2 - 1, torch.randn(2, 50, 12, 35)
     with torch.no_grad():
         features = gen.au_features(mfcc)
-        frames = gen(torch.rand(1, 3, 128, 128) * 2 - 1, mfcc, features)
-    assert features.shape == (1, 50, 5, 64)
-    assert frames.shape == (1, 50, 3, 128, 128)
-    assert frames.abs().max() <= 1
+        frames = gen(identity, mfcc, features)
+        alone = gen(identity[1:], mfcc[1:], features[1:])
+    assert features.shape == (2, 50, 5, 64)
+    assert frames.shape == (2, 50, 3, 128, 128)
+    # the encoders and the decoder see batch x time flattened: each clip must still be its own inputs' alone
+    assert torch.allclose(frames[1:], alone, atol=1e-5)
+    assert (frames[0] - frames[1]).abs().mean() > 1e-3
 
 
 def test_demo_scale_generator_trains_on_any_length():

@@ -117,7 +117,11 @@ def test_official_syncnet_loader_reads_the_public_layout_and_scores(tmp_path):
     frames = np.random.default_rng(0).integers(0, 255, (9, 64, 64, 3), dtype=np.uint8)
     audio = np.random.default_rng(1).normal(0, 0.1, 16000 * 9 // 25).astype(np.float32)
     scores = lse(loaded, frames, audio)
-    assert np.isfinite(scores.min_distance) and scores.confidence >= 0
+    # 9 frames and 35 MFCC columns hold 4 windows (5 frames; 20 columns, 4 apart): offsets -2..2 (half the windows)
+    assert list(scores.offsets) == [-2, -1, 0, 1, 2]
+    assert lse(loaded, frames, audio, batch=3).distances == pytest.approx(scores.distances, rel=1e-4)
+    with pytest.raises(DataError, match="too short"):
+        lse(loaded, frames[:4], audio)
     assert speech_features_mfcc(audio).shape == (35, 13)   # 1 + ceil((5760 - 400) / 160) frames
     wrong = tmp_path / "wrong.model"
     torch.save({"conv.weight": torch.zeros(3)}, wrong)

@@ -160,7 +160,7 @@ def test_torchrun_launch_trains_data_parallel(corpus, tmp_path):
     import sys
     from pathlib import Path
 
-    cfg = tiny_config({"training": {"max_steps": 2}})
+    cfg = tiny_config({"training": {"epochs": 2, "max_steps": 3}})
     raw = {"datasets": {"demo": {"source": {"kind": "synthetic"}, "speakers": cfg.speakers,
                                  "splits": {"train": cfg.splits.train, "val": cfg.splits.val, "test": cfg.splits.test},
                                  "preprocess": {"faces": {"crop_size": 32}}, "model": cfg.model.__dict__,
@@ -176,7 +176,8 @@ def test_torchrun_launch_trains_data_parallel(corpus, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     steps = pd.read_csv(paths.run_dir / "losses.csv")["step"].tolist()
-    assert steps and steps == list(range(1, len(steps) + 1))  # each step logged once, by rank 0
+    # 6 training clips // (2 per batch x 2 ranks) = 1 step an epoch, 2 epochs (before max_steps): each logged once
+    assert steps == [1, 2]
     assert load_generator(paths.model).au_input == "predicted"
 
 
@@ -186,18 +187,20 @@ def test_cli_trains_and_prints_config_errors(corpus, tmp_path, capsys):
                                  "splits": {"train": cfg.splits.train, "val": cfg.splits.val, "test": cfg.splits.test},
                                  "preprocess": {"faces": {"crop_size": 32}}, "model": cfg.model.__dict__,
                                  "training": cfg.training.__dict__,
-                                 "variants": {"full": {}, "odd": {"model": {"kernel_size": 2}}}}}}
+                                 "variants": {"full": {}}}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "odd.yaml").write_text(yaml.safe_dump({"datasets": {"demo": {"variants": {
+        "odd": {"model": {"kernel_size": 2}}}}}}))
     paths = with_run(corpus, "cli")
-    args = ["train", "--config", str(tmp_path / "c.yaml"), "--dataset", "demo", "--labels", str(paths.labels),
+    args = ["train", "--dataset", "demo", "--labels", str(paths.labels),
             "--qc", str(paths.qc), "--clips-root", str(paths.clips_root), "--au-classifier", str(paths.au_classifier),
             "--audio2au", str(paths.audio2au), "--run-dir", str(paths.run_dir), "--model", str(paths.model),
             "--curves", str(paths.curves)]
-    assert cli.main([*args, "--variant", "full"]) == 0
+    assert cli.main([*args, "--config", str(tmp_path / "c.yaml"), "--variant", "full"]) == 0
     assert load_generator(paths.model).au_input == "predicted"
     shutil.rmtree(paths.run_dir)
-    assert cli.main([*args, "--variant", "odd"]) == 2
-    assert "kernel_size must be odd" in capsys.readouterr().err
+    assert cli.main([*args, "--config", str(tmp_path / "c.yaml"), str(tmp_path / "odd.yaml"), "--variant", "odd"]) == 2
+    assert "odd.yaml: datasets.demo.variants.odd.model.kernel_size must be odd" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fusion", ["tcsan", "tcn", "gru"])

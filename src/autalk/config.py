@@ -4,9 +4,13 @@ The dataclasses below are the one place where a setting and its default live. Th
 Snakemake's ``validate`` reads (``workflow/schemas/config.schema.yaml``) is generated from them by
 ``autalk config-schema`` and checked against them by a test, so the two cannot drift apart.
 
-A config file has ``defaults`` (any settings section) and ``datasets``; each dataset's sections are deep-merged
-over ``defaults``, and each ablation variant's overrides over the dataset's. The paper authors' values
-(``docs/method.md``) are defaults here so a user with the paper can correct them in YAML.
+The defaults are the paper's values (``docs/method.md`` says which are the authors' and which are ours), so
+``config.yaml`` holds only what differs per dataset. A config file has ``datasets`` and optional ``defaults``
+(any settings section, for every dataset); each dataset's sections are deep-merged over ``defaults``, and each
+ablation variant's overrides over the dataset's.
+
+Every check of the settings alone is here, in the schema or in ``_check_dataset``, which ``config_from_dict``
+runs for ``autalk check-config`` and the workflow alike: a config a stage would refuse is refused before any job.
 """
 
 from __future__ import annotations
@@ -77,11 +81,13 @@ class SynthConfig:
     photos: list[str] = _f(["astronaut", "grace_hopper", "grid_brbk7n", "grid_lbax4n", "grid_lwbsza", "grid_sbwe5n"],
                            "face photos, speaker k from photo k: packaged 'astronaut' (scikit-image), 'grace_hopper' "
                            "(matplotlib), 'grid_<sentence>' (four GRID talkers) or image file paths; speakers beyond "
-                           "the photos are variants of the same people")
+                           "the photos are variants of the same people", minItems=1)
     voices: list[str] = _f(["en-us+f2", "en+f4", "en+f3", "en+m3", "en-us+f5", "en-us+m1"],
-                           "espeak-ng voice (language+variant) per speaker (cycled)")
-    pitches: list[int] = _f([60, 40, 70, 35, 50, 45], "espeak-ng pitch (0-100) per speaker (cycled)")
-    rates: list[int] = _f([165, 145, 175, 150, 155, 160], "espeak-ng words per minute per speaker (cycled)")
+                           "espeak-ng voice (language+variant) per speaker (cycled)", minItems=1)
+    pitches: list[int] = _f([60, 40, 70, 35, 50, 45], "espeak-ng pitch (0-100) per speaker (cycled)", minItems=1,
+                            items={"type": "integer", "minimum": 0, "maximum": 100})
+    rates: list[int] = _f([165, 145, 175, 150, 155, 160], "espeak-ng words per minute per speaker (cycled; "
+                          "espeak-ng speaks 80-450)", minItems=1, items={"type": "integer", "minimum": 80, "maximum": 450})
 
 
 @dataclass
@@ -165,7 +171,6 @@ class PreprocessConfig:
     faces: FaceConfig = _f(FaceConfig(), "face detection, tracking and alignment")
     mfcc: MFCCConfig = _f(MFCCConfig(), "audio features")
     qc: QCConfig = _f(QCConfig(), "quality control thresholds")
-    shard_size: int = _f(0, "clips per preprocessing job (0: one job per speaker)", minimum=0)
 
 
 # ----------------------------------------------------------------------------------------------- action units
@@ -219,16 +224,18 @@ class SyncExpertConfig:
 @dataclass
 class ModelConfig:
     fusion: Literal["tcsan", "tcn", "gru"] = _f("tcsan", "temporal fusion: TCN + self-attention, TCN only, or GRU (BMVC 2021)")
-    attention: Literal["channels", "time"] = _f("time", "self-attention tokens: channels (authors' code, fixed clip length) or time steps (any length)")
+    attention: Literal["channels", "time"] = _f("channels", "self-attention tokens: channels (authors' code, fixed clip length) or time steps (any length)")
     au_input: Literal["predicted", "ground_truth", "none"] = _f("predicted", "AU features fed to the fusion")
     au_loss: bool = _f(True, "train with the frozen AU classifier's loss on generated frames")
     discriminator: bool = _f(True, "train with the patch frame discriminator")
     image_dim: int = _f(512, "identity embedding size", minimum=1)
     audio_dim: int = _f(512, "audio embedding size", minimum=1)
     au_feature_dim: int = _f(64, "per-AU feature size from the audio-to-AU networks", minimum=1)
-    channels: list[int] = _f([512, 512, 512, 1024], "TCSAN channels per level")
-    kernel_size: int = _f(3, "TCSAN kernel size", minimum=1)
-    dilations: list[int] = _f([1, 2, 4, 8], "TCSAN dilation per level")
+    channels: list[int] = _f([512, 512, 512, 1024], "TCSAN channels per level", minItems=1,
+                             items={"type": "integer", "minimum": 1})
+    kernel_size: int = _f(3, "TCSAN kernel size (odd: the padding is symmetric, non-causal)", minimum=1)
+    dilations: list[int] = _f([1, 2, 4, 8], "TCSAN dilation per level", minItems=1,
+                              items={"type": "integer", "minimum": 1})
     dropout: float = _f(0.2, "TCSAN dropout", minimum=0, maximum=1)
     attention_heads: int = _f(4, "self-attention heads per level", minimum=1)
     attention_head_dim: int = _f(14, "key/value size per head", minimum=1)
@@ -252,10 +259,11 @@ class TrainingConfig:
                                        "frame)", minimum=0)
     batch_size: int = _f(4, "clips per batch", minimum=1)
     epochs: int = _f(50, "passes over the training clips", minimum=1)
-    max_steps: Optional[int] = _f(None, "stop after this many steps (overrides epochs when smaller)")
+    max_steps: Optional[int] = _f(None, "stop after this many steps (overrides epochs when smaller)", minimum=1)
     lr_g: float = _f(2e-4, "generator Adam learning rate", exclusiveMinimum=0)
     lr_d: float = _f(1e-3, "discriminator Adam learning rate", exclusiveMinimum=0)
-    betas: list[float] = _f([0.5, 0.999], "Adam betas")
+    betas: list[float] = _f([0.5, 0.999], "Adam betas (beta1, beta2), each in [0, 1)", minItems=2, maxItems=2,
+                            items={"type": "number", "minimum": 0, "exclusiveMaximum": 1})
     lr_schedule: Literal["constant", "cosine"] = _f("constant", "learning rates held (the reference) or decayed "
                                                     "to zero over the run along a half cosine (a short run ends "
                                                     "settled instead of mid-step)")
@@ -270,7 +278,7 @@ class TrainingConfig:
                           "(0: off, the trained weights are exported as in the paper)", minimum=0, exclusiveMaximum=1)
     checkpoint_every: int = _f(1000, "steps between checkpoints", minimum=1)
     seed: int = _f(0, "random seed")
-    device: str = _f("auto", "auto, cpu, cuda or cuda:N")
+    device: str = _f("auto", "auto, cpu, cuda or cuda:N", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$")
     precision: Literal["bf16", "fp32"] = _f("bf16", "autocast precision on CUDA (the CPU trains in fp32 unless "
                                             "cpu_bf16)")
     cpu_bf16: bool = _f(False, "bf16 autocast on the CPU too (with precision bf16): ~2x faster generator steps on "
@@ -290,10 +298,24 @@ class TrainingConfig:
         return slice(min(self.clip_start, n_frames), min(self.clip_start + self.clip_length, n_frames))
 
 
+# The paper's rows: its generator, its ablations and the recurrent fusion of the group's BMVC 2021 paper, each as
+# overrides of the full model's settings.
+PAPER_VARIANTS = {
+    "full": {},
+    "no_au": {"model": {"au_input": "none", "au_loss": False}},
+    "gt_au": {"model": {"au_input": "ground_truth"}},
+    "no_au_loss": {"model": {"au_loss": False}},
+    "no_disc": {"model": {"discriminator": False}},
+    "tcn": {"model": {"fusion": "tcn"}},
+    "gru": {"model": {"fusion": "gru"}},
+}
+
+
 @dataclass
 class EvaluationConfig:
     side_by_side: int = _f(4, "test clips rendered as real | generated videos", minimum=0)
-    variants: list[str] = _f(["full"], "ablation variants trained, generated and evaluated", uniqueItems=True)
+    variants: list[str] = _f(["full"], "ablation variants trained, generated and evaluated (each one of the "
+                             "dataset's variants; the paper's table: every one of PAPER_VARIANTS)", uniqueItems=True)
 
 
 @dataclass
@@ -320,14 +342,14 @@ class DatasetConfig(Settings):
                                  "found at source.local_path, split as autalk/acquire/speakers.py documents",
                               uniqueItems=True)
     splits: Splits = _f(Splits(), "speaker-level train/val/test split")
-    variants: dict[str, dict] = _f({"full": {}}, "ablation variants: name -> overrides of settings sections")
+    variants: dict[str, dict] = _f(PAPER_VARIANTS, "ablation variants: name -> overrides of settings sections "
+                                                   "(a dataset's own list replaces the paper's)")
 
     def variant(self, name: str) -> "DatasetConfig":
         """This dataset's settings with one ablation variant's overrides applied."""
         if name not in self.variants:
             raise ConfigError(f"dataset {self.name!r} has no variant {name!r} (known: {sorted(self.variants)})")
-        merged = _deep_merge(dataclasses.asdict(self), self.variants[name])
-        return _build(DatasetConfig, merged, f"datasets.{self.name}.variants.{name}")
+        return _merge_variant(self, name, f"datasets.{self.name}.variants.{name}")
 
     def split_of(self, speaker: str) -> str:
         for split in ("train", "val", "test"):
@@ -427,11 +449,6 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
                               f"Clips/straightcam under volunteers/ (or lipspeakers/), and no speakers listed")
     else:   # (a local corpus not obtained yet has no speakers: its targets stop at acquisition saying why)
         _check_splits(ds, where)
-    known_aus = BACKEND_AUS[ds.aus.backend]
-    unknown_aus = [u for u in ds.aus.units if u not in known_aus]
-    if unknown_aus:
-        raise ConfigError(f"{where}.aus.units: {unknown_aus} cannot be labelled by backend {ds.aus.backend!r} "
-                          f"(it gives {known_aus})")
     for key in ("video_url", "align_url", "audio_url"):
         template = getattr(ds.source.download, key)
         try:
@@ -449,12 +466,41 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
         raise ConfigError(f"{where}.variants: {reserved} name the reference rows of the metric table; rename the variant")
     if ds.source.kind == "grid" and "s21" in ds.speakers:
         raise ConfigError(f"{where}.speakers: GRID speaker s21 has no video in the corpus; remove it")
-    if ds.model.attention == "channels" and ds.model.fusion == "tcsan" and ds.training.clip_length < 1:
-        raise ConfigError(f"{where}.training.clip_length must be positive")
-    if len(ds.model.channels) != len(ds.model.dilations):
-        raise ConfigError(f"{where}.model: channels and dilations need one entry per level")
-    for vname in ds.variants:
-        ds.variant(vname)  # every variant must build
+    _check_settings(ds, where)
+    for name in ds.variants:
+        _check_settings(_merge_variant(ds, name, f"{where}.variants.{name}"), f"{where}.variants.{name}")
+
+
+def _check_settings(cfg: Settings, where: str) -> None:
+    """What the schema cannot say about one set of settings (a dataset's, or one variant's): relations between
+    keys that a stage would otherwise refuse only when it runs, after the stages before it."""
+    known_aus = BACKEND_AUS[cfg.aus.backend]
+    unknown_aus = [u for u in cfg.aus.units if u not in known_aus]
+    if unknown_aus:
+        raise ConfigError(f"{where}.aus.units: {unknown_aus} cannot be labelled by backend {cfg.aus.backend!r} "
+                          f"(it gives {known_aus})")
+    mfcc = cfg.preprocess.mfcc
+    win = int(round(mfcc.win_ms * mfcc.sample_rate / 1000))
+    if win > mfcc.n_fft:
+        raise ConfigError(f"{where}.preprocess.mfcc.win_ms: {mfcc.win_ms:g} ms is {win} samples at "
+                          f"{mfcc.sample_rate} Hz, more than n_fft {mfcc.n_fft}")
+    if not mfcc.fmin < mfcc.fmax <= mfcc.sample_rate / 2:
+        raise ConfigError(f"{where}.preprocess.mfcc.fmax: need fmin < fmax <= sample_rate / 2 "
+                          f"(fmin {mfcc.fmin:g}, fmax {mfcc.fmax:g}, sample_rate {mfcc.sample_rate})")
+    model = cfg.model
+    if model.fusion != "gru" and model.kernel_size % 2 == 0:
+        raise ConfigError(f"{where}.model.kernel_size must be odd for symmetric (non-causal) padding, "
+                          f"got {model.kernel_size}")
+    if len(model.channels) != len(model.dilations):
+        raise ConfigError(f"{where}.model: channels and dilations need one entry per level "
+                          f"({len(model.channels)} and {len(model.dilations)})")
+    if model.fusion == "tcsan" and model.attention == "channels" and cfg.training.clip_length < 2:
+        raise ConfigError(f"{where}.training.clip_length: channel attention needs at least 2 frames, "
+                          f"got {cfg.training.clip_length}")
+
+
+def _merge_variant(ds: DatasetConfig, name: str, where: str) -> DatasetConfig:
+    return _build(DatasetConfig, _deep_merge(dataclasses.asdict(ds), ds.variants[name]), where)
 
 
 def config_from_dict(raw: dict, source: str = "<config>") -> Config:
@@ -548,7 +594,7 @@ def _dataclass_schema(cls: type, skip: tuple[str, ...] = ()) -> dict:
         if f.name in skip:
             continue
         prop = _type_schema(hints[f.name])
-        meta = dict(f.metadata)
+        meta = copy.deepcopy(dict(f.metadata))   # shared dicts would become YAML anchors in the schema file
         if "help" in meta:
             prop["description"] = meta.pop("help")
         prop.update(meta)
@@ -571,6 +617,7 @@ def config_schema() -> dict:
     """The JSON schema of a config file, generated from the dataclasses."""
     dataset = _dataclass_schema(DatasetConfig, skip=("name",))
     dataset["required"] = ["source", "speakers", "splits"]
+    dataset["properties"]["variants"]["additionalProperties"] = {"$ref": "#/properties/defaults"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "description": "autalk workflow configuration (generated by `autalk config-schema`; do not edit by hand)",

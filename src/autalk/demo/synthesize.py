@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from autalk.demo.grammar import Sentence, sample_sentences
 from autalk.demo.recognition import check_split, distance_matrix, face_descriptor
 from autalk.demo.render import articulate, head_motion, move_rigidly, paint_mouth
 from autalk.demo.speech import Voice, check_voices, resample, speak
-from autalk.errors import ConfigError
 from autalk.workers import spawn_pool
 
 log = logging.getLogger(__name__)
@@ -75,16 +73,8 @@ class Truth:
 
 def voice_for(synth: SynthConfig, index: int) -> Voice:
     """Speaker ``index``'s voice: the config lists cycle, so any number of speakers gets one."""
-    for key in ("voices", "pitches", "rates"):
-        if not getattr(synth, key):
-            raise ConfigError(f"source.synth.{key} is empty: give at least one value")
-    pitch = synth.pitches[index % len(synth.pitches)]
-    rate = synth.rates[index % len(synth.rates)]
-    if not 0 <= pitch <= 100:
-        raise ConfigError(f"source.synth.pitches: {pitch} is outside espeak-ng's 0-100")
-    if not 80 <= rate <= 450:
-        raise ConfigError(f"source.synth.rates: {rate} words per minute is outside espeak-ng's 80-450")
-    return Voice(synth.voices[index % len(synth.voices)], pitch, rate)
+    return Voice(synth.voices[index % len(synth.voices)], synth.pitches[index % len(synth.pitches)],
+                 synth.rates[index % len(synth.rates)])
 
 
 # ------------------------------------------------------------------------------------------ one utterance
@@ -191,10 +181,8 @@ def _tables(truths: list[Truth]) -> dict[str, pd.DataFrame]:
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 def plan(synth: SynthConfig, speakers: list[str], out: Path,
@@ -202,10 +190,6 @@ def plan(synth: SynthConfig, speakers: list[str], out: Path,
     """Every utterance of the corpus as an independent job, and the speakers' face distances; voices,
     identities and (when ``splits`` are given) the rule that held-out speakers are other people are
     checked first."""
-    if not speakers:
-        raise ConfigError("speakers is empty: the demo corpus needs at least one speaker")
-    if synth.utterances_per_speaker < 1:
-        raise ConfigError(f"source.synth.utterances_per_speaker must be at least 1, got {synth.utterances_per_speaker}")
     voices = [voice_for(synth, k) for k in range(len(speakers))]
     check_voices(voices)
     identities = make_identities(synth.photos, len(speakers), synth.width, synth.height, synth.seed)

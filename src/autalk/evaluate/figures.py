@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from autalk.atomic import atomic_file  # noqa: E402
 from autalk.aus.labels import labels_by_clip, read_au_labels  # noqa: E402
 from autalk.config import DatasetConfig  # noqa: E402
 from autalk.evaluate.systems import load_traces  # noqa: E402
@@ -22,12 +23,9 @@ def system_name(path: Path) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def evaluation_figures(cfg: DatasetConfig, traces: list[Path], labels: Path, au_plot: Path, sync_plot: Path) -> None:

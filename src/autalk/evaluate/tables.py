@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.errors import DataError
 from autalk.metrics.au import COUNTS, pooled_scores
@@ -198,8 +199,5 @@ def paper_tables(dataset: str, metrics: pd.DataFrame, protocol_lines: list[str] 
 
 def write_text(text: str, path: str | Path) -> None:
     """Write atomically: a table that exists is a complete table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)

@@ -1,9 +1,8 @@
 """Frames + audio -> H.264/AAC mp4 with the ffmpeg binary that imageio-ffmpeg ships (OpenCV here has no H.264
-writer). Written to a temporary file and renamed, so a killed job never leaves an mp4 that looks complete."""
+writer). Written through ``autalk.atomic``, so a killed job never leaves an mp4 that looks complete."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tempfile
@@ -15,6 +14,7 @@ import imageio_ffmpeg
 import numpy as np
 import soundfile
 
+from autalk.atomic import atomic_file
 from autalk.errors import DataError
 
 
@@ -27,10 +27,8 @@ def write_mp4(frames: Sequence[np.ndarray], audio: np.ndarray | None, sample_rat
     first = np.asarray(frames[0]) if len(frames) else None
     if first is None or first.ndim != 3 or first.shape[2] != 3:
         raise ValueError(f"expected RGB frames (T, H, W, 3), got {len(frames)} of {None if first is None else first.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     t, (h, w) = len(frames), first.shape[:2]
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="autalk_mp4_") as tmp, atomic_file(path) as out:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-"]
         if audio is not None:
@@ -40,9 +38,8 @@ def write_mp4(frames: Sequence[np.ndarray], audio: np.ndarray | None, sample_rat
             wav = Path(tmp) / "audio.wav"
             soundfile.write(str(wav), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16")
             cmd += ["-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "128k"]
-        out = Path(tmp) / "video.mp4"
         cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium", "-crf", str(crf),
-                "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
+                "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(out)]
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
             try:
@@ -60,7 +57,6 @@ def write_mp4(frames: Sequence[np.ndarray], audio: np.ndarray | None, sample_rat
                 errors.seek(0)
                 message = errors.read().decode(errors="replace").strip()[-500:]
                 raise DataError(f"ffmpeg could not write {path}: {message}")
-        os.replace(out, path)
 
 
 def side_by_side(real: np.ndarray, generated: np.ndarray, gap: int = 2) -> np.ndarray:
