@@ -12,7 +12,7 @@ from autalk.models.audio2au import Audio2AU
 from autalk.models.decoder import FrameDecoder
 from autalk.models.discriminator import PatchDiscriminator
 from autalk.models.encoders import AudioEncoder, ImageEncoder
-from autalk.models.fusion import GRUFusion, TemporalConvFusion, build_fusion
+from autalk.models.fusion import TCSAN, GRUFusion, build_fusion
 from autalk.models.generator import Generator, build_generator, generator_checkpoint, load_generator
 
 UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
@@ -93,7 +93,7 @@ def test_tcn_receptive_field_is_symmetric_and_bounded():
     """kernel 3, dilations 1-2-4-8, two convs per level: R = 2 * (1+2+4+8) = 30 frames each way."""
     torch.manual_seed(0)
     fusion = build_fusion(ModelConfig(fusion="tcn", channels=[32, 32, 32, 48]), 20, 100).eval()
-    assert isinstance(fusion, TemporalConvFusion) and fusion.receptive_radius == 30
+    assert isinstance(fusion, TCSAN) and fusion.receptive_radius == 30
     changed = _changed_outputs(fusion, 100, 50, 20)
     assert changed.min().item() == 50 - 30 and changed.max().item() == 50 + 30
 
