@@ -148,7 +148,6 @@ class FaceConfig:
                                  "(the authors' 21: nose, eyes, left mouth corner)")
     smoothing: int = _f(3, "frames in the centred moving average of the landmarks that place the crop (0 or 1: off); "
                            "the stored landmarks stay per-frame fits", minimum=0)
-    mouth_box: bool = _f(False, "also store a mouth-region box per frame")
 
 
 @dataclass
