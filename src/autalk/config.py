@@ -190,6 +190,7 @@ class AUClassifierConfig:
     batch_size: int = _f(64, "frames per batch", minimum=1)
     lr: float = _f(1e-3, "Adam learning rate", exclusiveMinimum=0)
     frames_per_clip: int = _f(0, "frames sampled per clip per epoch (0: all)", minimum=0)
+    seed: int = _f(0, "random seed (initial weights, frame sampling, augmentation)")
 
 
 @dataclass
@@ -202,6 +203,7 @@ class Audio2AUConfig:
     freq_channels: list[int] = _f([128, 256], "conv channels of the blocks along frequency (reference: 128, 256)")
     lstm_hidden: int = _f(128, "hidden size per direction of the 2-layer BiLSTM", minimum=1)
     sequence_frames: int = _f(0, "frames per training sequence, cut at a random offset (0: whole clips)", minimum=0)
+    seed: int = _f(0, "random seed (initial weights, clip order and offsets)")
 
 
 @dataclass
@@ -212,6 +214,7 @@ class SyncExpertConfig:
     frames: int = _f(5, "video frames per sync window (0.2 s at 25 fps)", minimum=1)
     max_offset: int = _f(15, "offsets searched (frames, both ways) when measuring sync", minimum=1)
     official_syncnet: Optional[str] = _f(None, "path of the official SyncNet weights; enables LSE-C/LSE-D")
+    seed: int = _f(0, "random seed (initial weights, clip order and windows)")
 
 
 # ----------------------------------------------------------------------------------------------- generator
