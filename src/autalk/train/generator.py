@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths
 from autalk.errors import AutalkError, ConfigError
@@ -152,7 +153,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, cfg.splits.val), needed)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     if master and (too_short or val_short):
-        with open(paths.run_dir / "skipped_clips.csv", "w", newline="") as fh:
+        with atomic_file(paths.run_dir / "skipped_clips.csv") as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["utt_id", "n_frames", "needed"])
             writer.writerows([c.utt_id, c.n_frames, needed] for c in too_short + val_short)

@@ -117,8 +117,8 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **_validate(expert, val_windows, val_clips, seg, sc.max_offset)}
         rows.append(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "epoch"))
-        best.end_epoch(epoch - 1, (row["val_offset0_rate"] + row[f"val_shift{SHIFT_CHECK}_found_rate"], -row["val_loss"]),
-                       expert)
+        found = row["val_offset0_rate"] + row[f"val_shift{SHIFT_CHECK}_found_rate"]
+        best.end_epoch(epoch - 1, (found, -row["val_loss"]), expert)
         scaffold.save_epoch(state_path, "sync_expert_training", settings, epoch, parts)
     best.restore(expert)
     table = pd.DataFrame(rows)
