@@ -41,7 +41,7 @@ from autalk.models.generator import Generator, GeneratorConfig, generator_checkp
 from autalk.train import scaffold
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips
 from autalk.train.log import RunLogger
-from autalk.train.losses import au_loss, gan_loss, mask_penalty, mouth_l1
+from autalk.train.losses import au_loss, gan_loss, mask_penalty, mouth_l1, reconstruction_l1
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
             core = bare(generator)
             au_features = core.au_features(batch["mfcc"], batch["au_intensity"], batch["au_presence"])
             fake, mask = generator(batch["identity"], batch["mfcc"], au_features, with_mask=True)
-            terms = {"l1": (fake.float() - real).abs().mean()}
+            terms = {"l1": reconstruction_l1(fake, real)}
             terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
                               else torch.zeros((), device=device))

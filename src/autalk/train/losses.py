@@ -45,6 +45,11 @@ def info_nce(expert: SyncExpert, video: torch.Tensor, audio: torch.Tensor) -> tu
 
 
 # ----------------------------------------------------------------------------------------------- generator
+def reconstruction_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between generated and real frames (B, T, 3, S, S) in [-1, 1]."""
+    return (fake.float() - real).abs().mean()
+
+
 def au_loss(classifier: nn.Module, frames: torch.Tensor, batch: dict) -> torch.Tensor:
     """The frozen AU classifier on generated frames (B, T, 3, S, S) against the frames' labels: presence BCE + L1
     of the intensities in [0, 1] units (so neither dominates), masked where the labeller failed."""

@@ -82,8 +82,8 @@ class EarlyStopping:
         self.bad_epochs = 0
         self.stopped = False
 
-    def end_epoch(self, epoch: int, score, model: torch.nn.Module, value: float | None = None) -> bool:
-        """Keep the model's weights if this epoch is the best so far; True when training should stop."""
+    def end_epoch(self, epoch: int, score, model: torch.nn.Module, value: float | None = None) -> None:
+        """Keep the model's weights if this epoch is the best so far; ``epochs`` ends when patience runs out."""
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_epoch, self.best_value, self.bad_epochs = score, epoch, value, 0
             self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -92,7 +92,6 @@ class EarlyStopping:
         self.stopped = self.patience is not None and self.bad_epochs >= self.patience
         if self.stopped:
             log.info("early stop: no better epoch for %d epochs", self.patience)
-        return self.stopped
 
     def epochs(self, start: int, total: int) -> Iterator[int]:
         """Epochs ``start`` .. ``total`` - 1, ending once this rule says stop (also when a resumed run had)."""
@@ -136,7 +135,7 @@ def resume_state(path: Path, settings: dict, master: bool = True) -> dict | None
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["settings"] == settings:
+    if state.get("settings") == settings:
         log.info("resuming from %s", path)
         return state
     stale = path.with_suffix(path.suffix + ".stale")
