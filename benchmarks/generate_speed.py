@@ -30,18 +30,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 from autalk.config import load_config  # noqa: E402
 from autalk.models.audio2au import Audio2AU  # noqa: E402
-from autalk.models.generator import build_generator, generator_checkpoint  # noqa: E402
+from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint  # noqa: E402
 
 
 def write_checkpoint(dataset: str, path: Path) -> None:
     cfg = load_config(REPO / "config.yaml").dataset(dataset).variant("full")
-    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("model", "training", "preprocess")}
+    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("training", "aus", "preprocess")}
     units = cfg.aus.units
     torch.manual_seed(0)
     a = cfg.audio2au
     audio2au = Audio2AU(units, 12, cfg.preprocess.mfcc.window, cfg.model.au_feature_dim,
                         time_channels=a.time_channels, freq_channels=a.freq_channels, lstm_hidden=a.lstm_hidden)
-    torch.save(generator_checkpoint(build_generator(config, units, audio2au), config, units, 0), path)
+    generator = Generator(GeneratorConfig.of(cfg), audio2au)
+    torch.save(generator_checkpoint(generator, config, units, 0), path)
 
 
 def main() -> None:

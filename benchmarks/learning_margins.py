@@ -26,15 +26,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import autalk.aus.train_audio2au as audio2au  # noqa: E402
-import autalk.aus.train_classifier as classifier  # noqa: E402
+import autalk.train.au_classifier as classifier  # noqa: E402
+import autalk.train.audio2au as audio2au  # noqa: E402
 from autalk.config import load_config  # noqa: E402
 
 
 def au_classifier(workspace: Path, configs: list[Path], seed: int, out: Path) -> dict[str, float]:
     ds = load_config(*configs).dataset("demo")
     res = workspace / "resources" / "demo"
-    classifier.SEED = seed
+    ds.au_classifier.seed = seed
     cls = classifier.train_au_classifier(ds, res / "au_labels.parquet", res / "qc.parquet", res / "clips",
                                          out / "c.pt", out / "c.csv", device="cpu").set_index("au")
     return {"cls_f1": cls.loc["macro", "f1"], "cls_base_f1": cls.loc["macro", "baseline_f1"]}
@@ -43,7 +43,7 @@ def au_classifier(workspace: Path, configs: list[Path], seed: int, out: Path) ->
 def audio_to_au(workspace: Path, configs: list[Path], seed: int, out: Path) -> dict[str, float]:
     ds = load_config(*configs).dataset("demo")
     res = workspace / "resources" / "demo"
-    audio2au.SEED = seed
+    ds.audio2au.seed = seed
     a2a = audio2au.train_audio2au(ds, res / "au_labels.parquet", res / "qc.parquet", res / "clips", out / "a.pt",
                                   out / "a.csv", device="cpu").set_index("au")
     return {"a2a_rmse": a2a.loc["macro", "rmse"], "a2a_base": a2a.loc["macro", "baseline_rmse"],

@@ -1,4 +1,4 @@
-"""Generator training throughput: step time and samples/s of the real training loop (``autalk.train.loop.train``,
+"""Generator training throughput: step time and samples/s of the real training loop (``autalk.train.generator.train``,
 full variant: predicted AUs, AU-classifier loss, discriminator) at demo and paper scale, and the data loader's
 samples/s alone (clips in memory and read from disk). Runs on CPU, and on CUDA too when a GPU is present.
 
@@ -30,7 +30,7 @@ from training_fixtures import make_corpus, with_run  # noqa: E402
 from autalk.config import load_config  # noqa: E402
 from autalk.data.clips import kept_clip_paths  # noqa: E402
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips  # noqa: E402
-from autalk.train.loop import train  # noqa: E402
+from autalk.train.generator import train  # noqa: E402
 
 
 def scale_config(dataset: str, device: str, steps: int, cpu_bf16: bool = False):

@@ -15,7 +15,7 @@ from skimage import data
 
 from autalk.config import config_from_dict
 from autalk.models.audio2au import Audio2AU
-from autalk.models.generator import build_generator, generator_checkpoint
+from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint
 
 UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
 SR = 16000
@@ -33,9 +33,9 @@ def write_untrained_checkpoint(path: Path) -> Path:
         "preprocess": {"faces": {"crop_size": 64}},
         "model": {"attention": "time", "channels": [16, 16, 16, 24], "image_dim": 16, "audio_dim": 16,
                   "au_feature_dim": 4}}}}).dataset("d")
-    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("model", "training", "preprocess")}
+    config = {s: dataclasses.asdict(getattr(cfg, s)) for s in ("training", "aus", "preprocess")}
     torch.manual_seed(0)
-    generator = build_generator(config, UNITS, Audio2AU(UNITS, 12, 35, 4))
+    generator = Generator(GeneratorConfig.of(cfg), Audio2AU(UNITS, 12, 35, 4))
     torch.save(generator_checkpoint(generator, config, UNITS, step=0), path)
     return path
 

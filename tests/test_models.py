@@ -12,8 +12,8 @@ from autalk.models.audio2au import Audio2AU
 from autalk.models.decoder import FrameDecoder
 from autalk.models.discriminator import PatchDiscriminator
 from autalk.models.encoders import AudioEncoder, ImageEncoder
-from autalk.models.fusion import GRUFusion, TemporalConvFusion, build_fusion
-from autalk.models.generator import Generator, build_generator, generator_checkpoint, load_generator
+from autalk.models.fusion import TCSAN, GRUFusion, build_fusion
+from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint, load_generator
 
 UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
 DEMO = dict(attention="time", channels=[128, 128, 128, 256], image_dim=128, audio_dim=128, au_feature_dim=16)
@@ -23,7 +23,7 @@ def test_paper_scale_generator_shapes():
     """128 crop, 50-frame clips, channel attention, 1344-d per-frame concatenation, 12x35 MFCC windows."""
     torch.manual_seed(0)
     model = ModelConfig(attention="channels")
-    gen = Generator(model, 128, 12, 35, len(UNITS), 50, Audio2AU(UNITS, 12, 35, 64)).eval()
+    gen = Generator(GeneratorConfig(model, 128, 12, 35, len(UNITS), 50), Audio2AU(UNITS, 12, 35, 64)).eval()
     assert gen.in_dim == 1344
     assert gen.fusion.out_dim == 1024
     identity, mfcc = torch.rand(2, 3, 128, 128) * 2 - 1, torch.randn(2, 50, 12, 35)
@@ -40,7 +40,7 @@ def test_paper_scale_generator_shapes():
 
 def test_demo_scale_generator_trains_on_any_length():
     torch.manual_seed(0)
-    gen = Generator(ModelConfig(au_input="ground_truth", **DEMO), 64, 12, 35, 5, 24)
+    gen = Generator(GeneratorConfig(ModelConfig(au_input="ground_truth", **DEMO), 64, 12, 35, 5, 24))
     assert gen.in_dim == 128 + 128 + 5 * 16
     intensity = torch.rand(2, 31, 5) * 5
     frames = gen(torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 31, 12, 35), gen.au_features(
@@ -96,7 +96,7 @@ def test_tcn_receptive_field_is_symmetric_and_bounded():
     """kernel 3, dilations 1-2-4-8, two convs per level: R = 2 * (1+2+4+8) = 30 frames each way."""
     torch.manual_seed(0)
     fusion = build_fusion(ModelConfig(fusion="tcn", channels=[32, 32, 32, 48]), 20, 100).eval()
-    assert isinstance(fusion, TemporalConvFusion) and fusion.receptive_radius == 30
+    assert isinstance(fusion, TCSAN) and fusion.receptive_radius == 30
     changed = _changed_outputs(fusion, 100, 50, 20)
     assert changed.min().item() == 50 - 30 and changed.max().item() == 50 + 30
 
@@ -128,24 +128,24 @@ def test_even_kernel_is_a_config_error():
         build_fusion(ModelConfig(kernel_size=4), 10, 10)
 
 
-def _tiny_generator(au_input: str, attention: str = "time") -> tuple[Generator, dict]:
-    config = {"model": {**ModelConfig(au_input=au_input, attention=attention, channels=[16, 16, 16, 24],
-                                      image_dim=16, audio_dim=16, au_feature_dim=4, dropout=0.0).__dict__},
-              "training": {"clip_length": 10},
-              "preprocess": {"faces": {"crop_size": 32}, "mfcc": {"n_mfcc": 13, "drop_c0": True, "window": 35}}}
+def _tiny_generator(au_input: str, attention: str = "time") -> Generator:
+    model = ModelConfig(au_input=au_input, attention=attention, channels=[16, 16, 16, 24], image_dim=16,
+                        audio_dim=16, au_feature_dim=4, dropout=0.0)
     audio2au = Audio2AU(UNITS, 12, 35, 4) if au_input == "predicted" else None
-    return build_generator(config, UNITS, audio2au), config
+    return Generator(GeneratorConfig(model, crop_size=32, n_mfcc=12, mfcc_window=35, n_aus=len(UNITS),
+                                     clip_length=10), audio2au)
 
 
 @pytest.mark.parametrize("au_input", ["predicted", "ground_truth", "none"])
 def test_checkpoint_round_trip_rebuilds_from_the_file_alone(tmp_path, au_input):
     torch.manual_seed(0)
-    gen, config = _tiny_generator(au_input)
+    gen = _tiny_generator(au_input)
     with torch.no_grad():  # move batch-norm statistics away from their defaults
         gen.train()(torch.rand(2, 3, 32, 32), torch.randn(2, 10, 12, 35), gen.au_features(
             torch.randn(2, 10, 12, 35), torch.rand(2, 10, 5) * 5, torch.ones(2, 10, 5)))
-    torch.save(generator_checkpoint(gen, config, UNITS, step=7), tmp_path / "g.pt")
+    torch.save(generator_checkpoint(gen, {}, UNITS, step=7), tmp_path / "g.pt")
     loaded = load_generator(tmp_path / "g.pt")
+    assert loaded.cfg == gen.cfg
     identity, mfcc, intensity = torch.rand(3, 32, 32) * 2 - 1, torch.randn(17, 12, 35), torch.rand(17, 5) * 5
     expected = gen.generate(identity, mfcc, intensity)
     assert torch.equal(loaded.generate(identity, mfcc, intensity), expected)
@@ -156,7 +156,7 @@ def test_checkpoint_round_trip_rebuilds_from_the_file_alone(tmp_path, au_input):
 
 def test_channel_attention_generator_generates_any_length_in_windows():
     torch.manual_seed(0)
-    gen, _ = _tiny_generator("none", attention="channels")
+    gen = _tiny_generator("none", attention="channels")
     identity = torch.rand(3, 32, 32) * 2 - 1
     mfcc = torch.randn(23, 12, 35)
     long = gen.generate(identity, mfcc)

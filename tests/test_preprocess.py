@@ -132,8 +132,7 @@ def corpus(tmp_path_factory):
              "probe_error": ""} for name, (video, audio) in clips.items()]
     write_manifest(pd.DataFrame(rows, columns=MANIFEST_COLUMNS), root / "manifest.parquet")
     config = {"datasets": {"t": {"source": {"kind": "local"}, "speakers": ["t1", "t2"],
-                                 "splits": {"train": ["t1"], "test": ["t2"]},
-                                 "preprocess": {"faces": {"mouth_box": True}}}}}
+                                 "splits": {"train": ["t1"], "test": ["t2"]}}}}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     assert main(["preprocess", "--config", str(root / "config.yaml"), "--dataset", "t", "--manifest",
                  str(root / "manifest.parquet"), "--speaker", "t1", "--out-dir", str(root / "clips" / "t1"),
@@ -205,7 +204,6 @@ def test_clip_arrays_and_alignment_accuracy(corpus):
     clip = load_clip(corpus / "clips" / "t1" / "t1_ok25.npz")
     assert clip.frames.shape == (50, 128, 128, 3) and clip.frames.dtype == np.uint8
     assert clip.mfcc.shape == (200, 12) and clip.mfcc_windows.shape == (50, 12, 35)
-    assert clip.mouth_boxes.shape == (50, 4)
     # landmarks vs truth: the reference fit of the still photo, moved as the frames were
     truth = _base_landmarks()[None] + np.stack([[4 * np.sin(2 * np.pi * i / 25), 0] for i in range(50)])[:, None]
     error = np.linalg.norm(clip.landmarks_raw - truth, axis=2).mean()

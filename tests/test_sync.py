@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from autalk.errors import DataError
-from autalk.evaluate.sync_training import info_nce, shift_audio
 from autalk.metrics.syncnet_official import OfficialSyncNet, load_official_syncnet, lse, speech_features_mfcc
 from autalk.models.sync_expert import SyncExpert, load_sync_expert, measure_sync, sync_expert_checkpoint
+from autalk.train.losses import info_nce
+from autalk.train.sync_expert import shift_audio
 
 FRAMES, STEP, N_MFCC, S, START = 5, 4, 12, 64, -1
 

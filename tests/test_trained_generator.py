@@ -23,7 +23,7 @@ import torch
 from training_fixtures import make_corpus, tiny_config
 
 from autalk.models.generator import load_generator
-from autalk.train.loop import train
+from autalk.train.generator import train
 
 STEPS = 200
 SETTINGS = {"full": ({}, 30.0, 0),

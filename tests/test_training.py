@@ -1,6 +1,7 @@
-"""Generator training on a tiny real corpus (clip files, label table and pre-trained-network checkpoints written
-by the project's own writers): every variant trains and exports, an interrupted run resumes bit-identically,
-NaN losses and impossible configs stop training with a message."""
+"""Training on a tiny real corpus (clip files, label table and pre-trained-network checkpoints written by the
+project's own writers): every generator variant trains and exports, an interrupted run of any of the four
+trainers resumes where it was killed and ends bit-identical to an uninterrupted one, NaN losses and impossible
+configs stop training with a message."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from autalk import cli
 from autalk.data.clips import load_clip, save_clip
 from autalk.errors import ConfigError
 from autalk.models.generator import load_generator
-from autalk.train import loop
-from autalk.train.loop import TrainingDiverged, train
+from autalk.train import generator as trainer
+from autalk.train import scaffold
+from autalk.train.au_classifier import train_au_classifier
+from autalk.train.audio2au import train_audio2au
+from autalk.train.generator import TrainingDiverged, train
+from autalk.train.sync_expert import train_sync_expert
 
 
 @pytest.fixture(scope="module")
@@ -75,18 +80,18 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
     train(cfg, whole)
 
     broken = with_run(corpus, "broken")
-    finite = loop.check_finite
+    finite = trainer.check_finite
 
     def killed_at_step_4(step, losses):  # dies during step 4: step 3's work is lost with it
         if step == 4:
             raise KeyboardInterrupt
         finite(step, losses)
 
-    monkeypatch.setattr(loop, "check_finite", killed_at_step_4)
+    monkeypatch.setattr(trainer, "check_finite", killed_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, broken)
     assert torch.load(broken.run_dir / "checkpoint.pt", weights_only=True)["step"] == 2
-    monkeypatch.setattr(loop, "check_finite", finite)
+    monkeypatch.setattr(trainer, "check_finite", finite)
     train(cfg, broken)
 
     a = torch.load(whole.model, weights_only=True)
@@ -105,6 +110,80 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
     assert ca["data_position"] == cb["data_position"]
     pd.testing.assert_frame_equal(pd.read_csv(whole.run_dir / "losses.csv").drop(columns="step_s"),
                                   pd.read_csv(broken.run_dir / "losses.csv").drop(columns="step_s"))
+
+
+SMALL_TRAINERS = {  # settings section (3 epochs, tiny widths), and how the trainer is called
+    "au_classifier": ({"epochs": 3, "batch_size": 8, "frames_per_clip": 6},
+                      lambda ds, c, out: train_au_classifier(ds, c.labels, c.qc, c.clips_root, out / "m.pt",
+                                                             out / "m.csv", device="cpu")),
+    "audio2au": ({"epochs": 3, "batch_size": 2, "time_channels": [4, 4, 4], "freq_channels": [8, 8],
+                  "lstm_hidden": 8},
+                 lambda ds, c, out: train_audio2au(ds, c.labels, c.qc, c.clips_root, out / "m.pt", out / "m.csv",
+                                                   device="cpu")),
+    "sync_expert": ({"epochs": 3, "max_offset": 2, "batch_size": 10},
+                    lambda ds, c, out: train_sync_expert(ds, c.qc, c.clips_root, out / "m.pt", out / "m.csv",
+                                                         device="cpu")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_TRAINERS))
+def test_small_trainer_killed_mid_run_resumes_from_its_last_epoch(corpus, tmp_path, monkeypatch, name):
+    """Killed while saving epoch 2 of 3, a rerun trains epochs 2 and 3 only and ends where an uninterrupted
+    run ends: the same weights and metrics, and no training checkpoint left behind."""
+    section, run = SMALL_TRAINERS[name]
+    ds = tiny_config({name: section})
+    run(ds, corpus, tmp_path / "whole")
+    assert not scaffold.state_path(tmp_path / "whole" / "m.pt").exists()
+
+    save, saved_epochs = scaffold.save_checkpoint, []
+
+    def killed_at_epoch_2(ckpt, path):
+        if ckpt["kind"] == f"{name}_training" and ckpt["epoch"] == 2:
+            raise KeyboardInterrupt
+        save(ckpt, path)
+
+    monkeypatch.setattr(scaffold, "save_checkpoint", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(ds, corpus, tmp_path / "killed")
+    state = scaffold.state_path(tmp_path / "killed" / "m.pt")
+    assert torch.load(state, weights_only=True)["epoch"] == 1 and not (tmp_path / "killed" / "m.pt").exists()
+
+    def recording(ckpt, path):
+        if ckpt["kind"] == f"{name}_training":
+            saved_epochs.append(ckpt["epoch"])
+        save(ckpt, path)
+
+    monkeypatch.setattr(scaffold, "save_checkpoint", recording)
+    run(ds, corpus, tmp_path / "killed")
+    assert saved_epochs == [2, 3] and not state.exists()
+    whole = torch.load(tmp_path / "whole" / "m.pt", weights_only=True)["state_dict"]
+    resumed = torch.load(tmp_path / "killed" / "m.pt", weights_only=True)["state_dict"]
+    assert whole.keys() == resumed.keys()
+    for key, value in whole.items():
+        assert torch.equal(value, resumed[key]), key
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "m.csv"), pd.read_csv(tmp_path / "killed" / "m.csv"))
+
+
+def test_small_trainer_with_other_settings_starts_afresh(corpus, tmp_path, monkeypatch):
+    """A training checkpoint of another seed is set aside, not resumed."""
+    section, run = SMALL_TRAINERS["audio2au"]
+    save = scaffold.save_checkpoint
+
+    def killed_at_epoch_2(ckpt, path):
+        if ckpt["kind"] == "audio2au_training" and ckpt["epoch"] == 2:
+            raise KeyboardInterrupt
+        save(ckpt, path)
+
+    monkeypatch.setattr(scaffold, "save_checkpoint", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_config({"audio2au": {**section, "seed": 1}}), corpus, tmp_path)
+    monkeypatch.setattr(scaffold, "save_checkpoint", save)
+    run(tiny_config({"audio2au": section}), corpus, tmp_path / "fresh")
+    run(tiny_config({"audio2au": section}), corpus, tmp_path)
+    assert scaffold.state_path(tmp_path / "m.pt").with_suffix(".pt.stale").is_file()
+    fresh = torch.load(tmp_path / "fresh" / "m.pt", weights_only=True)["state_dict"]
+    rerun = torch.load(tmp_path / "m.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(value, rerun[key]) for key, value in fresh.items())
 
 
 def test_changed_settings_start_afresh(corpus):
@@ -212,9 +291,9 @@ def test_every_variant_trains_on_the_clip_window_with_the_first_clip_frame_as_id
 
     cfg = tiny_config(variant_overrides={"model": {"fusion": fusion}})
     tc = cfg.training
-    assert loop.window_needs(cfg) == (tc.clip_start + tc.clip_length, tc.clip_start)
+    assert trainer.window_needs(cfg) == (tc.clip_start + tc.clip_length, tc.clip_start)
     random_cfg = tiny_config({"training": {"windows": "random"}}, {"model": {"fusion": fusion}})
-    assert loop.window_needs(random_cfg) == (tc.clip_length, None)
+    assert trainer.window_needs(random_cfg) == (tc.clip_length, None)
     clips, _ = usable_clips(kept_clip_paths(corpus.qc, corpus.clips_root, cfg.splits.train), tc.clip_length)
     dataset = ClipWindows(clips, load_labels(corpus.labels, cfg.aus.units), corpus.labels, tc.clip_length,
                           (12, 35), 2**30, tc.identity_index)

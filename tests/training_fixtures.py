@@ -17,7 +17,7 @@ from autalk.config import config_from_dict
 from autalk.data.clips import Clip, save_clip
 from autalk.models.au_classifier import AUClassifier, au_classifier_checkpoint
 from autalk.models.audio2au import Audio2AU, audio2au_checkpoint
-from autalk.train.loop import TrainPaths
+from autalk.train.generator import TrainPaths
 
 UNITS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
 CROP = 32

@@ -154,7 +154,6 @@ class FaceConfig:
                                  "(the authors' 21: nose, eyes, left mouth corner)")
     smoothing: int = _f(3, "frames in the centred moving average of the landmarks that place the crop (0 or 1: off); "
                            "the stored landmarks stay per-frame fits", minimum=0)
-    mouth_box: bool = _f(False, "also store a mouth-region box per frame")
 
 
 @dataclass
@@ -196,6 +195,7 @@ class AUClassifierConfig:
     batch_size: int = _f(64, "frames per batch", minimum=1)
     lr: float = _f(1e-3, "Adam learning rate", exclusiveMinimum=0)
     frames_per_clip: int = _f(0, "frames sampled per clip per epoch (0: all)", minimum=0)
+    seed: int = _f(0, "random seed (initial weights, frame sampling, augmentation)")
 
 
 @dataclass
@@ -208,6 +208,7 @@ class Audio2AUConfig:
     freq_channels: list[int] = _f([128, 256], "conv channels of the blocks along frequency (reference: 128, 256)")
     lstm_hidden: int = _f(128, "hidden size per direction of the 2-layer BiLSTM", minimum=1)
     sequence_frames: int = _f(0, "frames per training sequence, cut at a random offset (0: whole clips)", minimum=0)
+    seed: int = _f(0, "random seed (initial weights, clip order and offsets)")
 
 
 @dataclass
@@ -218,6 +219,7 @@ class SyncExpertConfig:
     frames: int = _f(5, "video frames per sync window (0.2 s at 25 fps)", minimum=1)
     max_offset: int = _f(15, "offsets searched (frames, both ways) when measuring sync", minimum=1)
     official_syncnet: Optional[str] = _f(None, "path of the official SyncNet weights; enables LSE-C/LSE-D")
+    seed: int = _f(0, "random seed (initial weights, clip order and windows)")
 
 
 # ----------------------------------------------------------------------------------------------- generator

@@ -1,1 +1,1 @@
-"""Speech-related action units: label backends, label table, agreement with ground truth, pretraining loops."""
+"""Speech-related action units: label backends, label table, agreement with ground truth."""

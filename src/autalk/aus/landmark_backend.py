@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 
+from autalk.aus.labels import MAX_INTENSITY
 from autalk.errors import ConfigError, DataError
 
 CHIN, NOSE_BASE, CORNERS = 8, 33, (48, 54)
@@ -133,7 +134,7 @@ def estimate_intensities(landmarks: np.ndarray, speakers: np.ndarray, clip_ids: 
         neutral = neutral_geometry({k: v[reference] for k, v in measures.items()}, neutral_percentile)
         deltas = {k: v[rows] - neutral[k] for k, v in measures.items()}
         out[rows] = np.stack([FORMULAS[u](deltas) for u in units], axis=1)
-    return np.clip(out, 0.0, 5.0).astype(np.float32)
+    return np.clip(out, 0.0, MAX_INTENSITY).astype(np.float32)
 
 
 def read_landmarks_table(path: str | Path) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autalk.aus.labels import make_label_table
+from autalk.aus.labels import MAX_INTENSITY, make_label_table
 from autalk.errors import ConfigError, DataError
 
 SCRIPT = Path(__file__).with_name("pyfeat_detect.py")
@@ -54,5 +54,5 @@ def labels_from_pyfeat(raw_path: str | Path, clip_lengths: dict[str, int], units
         success.append(found)
         probability.append(np.nan_to_num(p))
     p = np.concatenate(probability)
-    return make_label_table(np.concatenate(utt_ids), np.concatenate(frames), np.concatenate(success), 5.0 * p,
+    return make_label_table(np.concatenate(utt_ids), np.concatenate(frames), np.concatenate(success), MAX_INTENSITY * p,
                             (p >= PRESENCE_PROBABILITY).astype(np.int8), units)

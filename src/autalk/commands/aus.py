@@ -17,7 +17,7 @@ def _label(args: argparse.Namespace) -> None:
 
 def _agreement(args: argparse.Namespace) -> None:
     from autalk.aus.agreement import agreement_table
-    from autalk.aus.training import write_csv
+    from autalk.train.scaffold import write_csv
 
     ds = dataset_config(args)
     table = agreement_table(args.labels, args.truth, ds.aus.units, ds.aus.presence_threshold)
@@ -27,7 +27,7 @@ def _agreement(args: argparse.Namespace) -> None:
 
 
 def _classifier(args: argparse.Namespace) -> None:
-    from autalk.aus.train_classifier import train_au_classifier
+    from autalk.train.au_classifier import train_au_classifier
 
     metrics = train_au_classifier(dataset_config(args), args.labels, args.qc, args.clips_root, args.model,
                                   args.metrics, args.device)
@@ -35,7 +35,7 @@ def _classifier(args: argparse.Namespace) -> None:
 
 
 def _audio2au(args: argparse.Namespace) -> None:
-    from autalk.aus.train_audio2au import train_audio2au
+    from autalk.train.audio2au import train_audio2au
 
     metrics = train_audio2au(dataset_config(args), args.labels, args.qc, args.clips_root, args.model,
                              args.metrics, args.plot, args.device)

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_sync_expert(args: argparse.Namespace) -> None:
-    from autalk.evaluate.sync_training import train_sync_expert
+    from autalk.train.sync_expert import train_sync_expert
 
     train_sync_expert(dataset_config(args), args.qc, args.clips_root, args.model, args.metrics,
                       resolve_device(args.device))

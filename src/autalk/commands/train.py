@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from autalk.train.loop import TrainPaths, train
+    from autalk.train.generator import TrainPaths, train
 
     cfg = dataset_config(args).variant(args.variant)
     train(cfg, TrainPaths(labels=args.labels, qc=args.qc, clips_root=args.clips_root,

@@ -31,7 +31,6 @@ class Clip:
     mfcc_windows: np.ndarray    # (T, C, W) float32, the audio window of each video frame
     interpolated: np.ndarray    # (T,) bool, frames whose face was interpolated over a short gap
     fps: float = 25.0
-    mouth_boxes: np.ndarray | None = None   # (T, 4) float32 x0, y0, x1, y1 in crop pixels (faces.mouth_box)
 
     @property
     def n_frames(self) -> int:
@@ -46,7 +45,6 @@ class Clip:
             "transforms": self.transforms.shape == (t, 2, 3),
             "mfcc_windows": self.mfcc_windows.ndim == 3 and self.mfcc_windows.shape[0] == t,
             "interpolated": self.interpolated.shape == (t,),
-            "mouth_boxes": self.mouth_boxes is None or self.mouth_boxes.shape == (t, 4),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -59,19 +57,16 @@ _ARRAYS = ("frames", "landmarks", "landmarks_raw", "transforms", "mfcc", "mfcc_w
 def save_clip(clip: Clip, path: str | Path) -> None:
     """Write atomically (temp file + rename): an interrupted job never leaves a file that looks complete."""
     clip.validate()
-    optional = {} if clip.mouth_boxes is None else {"mouth_boxes": clip.mouth_boxes}
     with atomic_file(path) as tmp, tmp.open("wb") as fh:
         np.savez(fh, utt_id=np.array(clip.utt_id), fps=np.array(clip.fps),
-                 **{name: getattr(clip, name) for name in _ARRAYS}, **optional)
+                 **{name: getattr(clip, name) for name in _ARRAYS})
 
 
 def load_clip(path: str | Path) -> Clip:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            clip = Clip(utt_id=str(data["utt_id"]), fps=float(data["fps"]),
-                        mouth_boxes=data["mouth_boxes"] if "mouth_boxes" in data.files else None,
-                        **{name: data[name] for name in _ARRAYS})
+            clip = Clip(utt_id=str(data["utt_id"]), fps=float(data["fps"]), **{name: data[name] for name in _ARRAYS})
     except FileNotFoundError:
         raise DataError(f"clip file {path} does not exist") from None
     except (OSError, ValueError, KeyError) as err:

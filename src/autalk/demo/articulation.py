@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from autalk.aus.labels import MAX_INTENSITY
+
 PARAMS = ["jaw", "lip_part", "stretch", "round", "upper_raise"]
 
 
@@ -145,4 +147,4 @@ AU_FORMULAS: dict[str, tuple[str, str, Callable[[dict[str, np.ndarray]], np.ndar
 def action_units(params: np.ndarray) -> dict[str, np.ndarray]:
     """``AUxx_r`` intensity columns (0..5) from a (T, 5) parameter array."""
     cols = {name: params[:, i] for i, name in enumerate(PARAMS)}
-    return {f"{au}_r": np.clip(f(cols), 0.0, 5.0) for au, (_, _, f) in AU_FORMULAS.items()}
+    return {f"{au}_r": np.clip(f(cols), 0.0, MAX_INTENSITY) for au, (_, _, f) in AU_FORMULAS.items()}

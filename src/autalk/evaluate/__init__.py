@@ -1,1 +1,1 @@
-"""Evaluation: the sync expert's training, per-clip metrics of a system's generated clips, and the tables."""
+"""Evaluation: per-clip metrics of a system's generated clips, and the tables."""

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from autalk.atomic import atomic_file
+from autalk.aus.labels import MAX_INTENSITY
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
 from autalk.generate.checks import check_au_scale
@@ -73,11 +74,11 @@ class PhotoAnimator:
         from autalk.models.generator import load_generator
 
         self.checkpoint = Path(checkpoint)
-        settings = read_checkpoint(self.checkpoint, "generator", "generator checkpoint")["config"]
-        pre = settings["preprocess"]
+        ckpt = read_checkpoint(self.checkpoint, "generator", "generator checkpoint")
+        pre = ckpt["config"]["preprocess"]
         self.faces_cfg, self.mfcc_cfg = FaceConfig(**pre["faces"]), MFCCConfig(**pre["mfcc"])
         self.qc_cfg, self.fps = QCConfig(**pre["qc"]), float(pre["fps"])
-        if settings["model"]["au_input"] == "ground_truth":
+        if ckpt["generator"]["model"]["au_input"] == "ground_truth":
             raise ConfigError(f"generator {self.checkpoint} is driven by ground-truth AU labels, which a photo + "
                               "audio does not have; use a checkpoint of a variant with predicted AUs (or none)")
         self.device = device
@@ -120,7 +121,8 @@ class PhotoAnimator:
         aus = None
         if self.generator.au_input == "predicted":
             with torch.no_grad():
-                predicted = self.generator.audio2au(windows.unsqueeze(0))[1][0].clamp(0, 5).cpu().numpy()
+                predicted = self.generator.audio2au(windows.unsqueeze(0))[1][0]
+            predicted = predicted.clamp(0, MAX_INTENSITY).cpu().numpy()
             aus = pd.DataFrame(predicted, columns=[f"{u}_r" for u in self.generator.audio2au.units])
             aus.insert(0, "time_s", np.arange(n_frames) / self.fps)
             aus.insert(0, "frame", np.arange(n_frames))

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autalk.aus.labels import MAX_INTENSITY
 from autalk.models.checkpoints import read_checkpoint
 
 KIND = "au_classifier"
@@ -65,7 +66,7 @@ class AUClassifier(nn.Module):
         face = frames[..., round(top * h):round(bottom * h), round(left * w):round(right * w)]
         out = self.head(self.pool(self.stages(self.stem(face))))
         logits, raw_intensity = out.chunk(2, dim=1)
-        return logits, 5.0 * torch.sigmoid(raw_intensity)
+        return logits, MAX_INTENSITY * torch.sigmoid(raw_intensity)
 
 
 def au_classifier_checkpoint(model: AUClassifier, config: dict, extra: dict | None = None) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -24,8 +23,3 @@ class PatchDiscriminator(nn.Module):
         """frames (N, 3, S, S) in [-1, 1] -> patch logits (N, 1, S/16, S/16)."""
         return self.net(frames)
 
-
-def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    """BCE-with-logits against an all-real or all-fake patch map."""
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float())

@@ -68,8 +68,10 @@ class TemporalLevel(nn.Module):
         return F.relu(y + self.residual(x))
 
 
-class TemporalConvFusion(nn.Module):
-    """The TCSAN (with attention) or the plain TCN (``attention=None``)."""
+class TCSAN(nn.Module):
+    """The paper's temporal convolutional self-attention network (Chen et al. 2022): levels of dilated
+    temporal convolutions, each followed by self-attention; with ``attention=None`` the plain TCN of the
+    ``tcn`` ablation."""
 
     def __init__(self, in_dim: int, channels: list[int], kernel_size: int, dilations: list[int], dropout: float,
                  attention: str | None, heads: int, head_dim: int, clip_length: int):
@@ -119,5 +121,5 @@ def build_fusion(model: ModelConfig, in_dim: int, clip_length: int) -> nn.Module
     if model.fusion == "gru":
         return GRUFusion(in_dim, model.gru_hidden)
     attention = model.attention if model.fusion == "tcsan" else None
-    return TemporalConvFusion(in_dim, model.channels, model.kernel_size, model.dilations, model.dropout, attention,
-                              model.attention_heads, model.attention_head_dim, clip_length)
+    return TCSAN(in_dim, model.channels, model.kernel_size, model.dilations, model.dropout, attention,
+                 model.attention_heads, model.attention_head_dim, clip_length)

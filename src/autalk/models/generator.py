@@ -12,18 +12,50 @@ encoder's skip maps. Where the AU features come from is the ``model.au_input`` a
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from autalk.config import ModelConfig
+from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import DatasetConfig, ModelConfig
 from autalk.models.checkpoints import read_checkpoint
 from autalk.models.decoder import FrameDecoder
 from autalk.models.encoders import AudioEncoder, ImageEncoder
 from autalk.models.fusion import build_fusion
 
-INTENSITY_MAX = 5.0  # AU intensities (OpenFace's AUxx_r) are on a 0-5 scale
+
+@dataclass
+class GeneratorConfig:
+    """Everything that fixes a generator's architecture, stored verbatim in its checkpoint: the ``model`` section
+    and the shapes of what it reads and draws (crop side, MFCC window, AU count, and the training clip length,
+    which the channel attention is built for)."""
+
+    model: ModelConfig
+    crop_size: int
+    n_mfcc: int          # MFCC coefficients per column, after dropping c0
+    mfcc_window: int     # MFCC columns per video frame
+    n_aus: int
+    clip_length: int
+
+    @classmethod
+    def of(cls, cfg: DatasetConfig) -> "GeneratorConfig":
+        """The generator a dataset's (variant's) settings train."""
+        mfcc = cfg.preprocess.mfcc
+        return cls(cfg.model, cfg.preprocess.faces.crop_size, mfcc.n_mfcc - int(mfcc.drop_c0), mfcc.window,
+                   len(cfg.aus.units), cfg.training.clip_length)
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "GeneratorConfig":
+        """The inverse of ``dataclasses.asdict``, which is what a checkpoint stores."""
+        return cls(**{**stored, "model": ModelConfig(**stored["model"])})
+
+    @property
+    def mfcc_shape(self) -> tuple[int, int]:
+        """(coefficients, columns) of each frame's MFCC window."""
+        return self.n_mfcc, self.mfcc_window
 
 
 class AULabelEmbedding(nn.Module):
@@ -43,21 +75,22 @@ class AULabelEmbedding(nn.Module):
 
     def forward(self, intensity: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
         """intensity (B, T, K) in 0-5, presence (B, T, K) 0/1 -> (B, T, K, F)."""
-        x = torch.stack([intensity / INTENSITY_MAX, presence.to(intensity.dtype)], dim=-1)      # (B, T, K, 2)
+        x = torch.stack([intensity / MAX_INTENSITY, presence.to(intensity.dtype)], dim=-1)      # (B, T, K, 2)
         h = torch.relu(torch.einsum("btki,kif->btkf", x, self.w1) + self.b1)
         return torch.einsum("btki,kif->btkf", h, self.w2) + self.b2
 
 
 class Generator(nn.Module):
-    def __init__(self, model: ModelConfig, crop_size: int, n_mfcc: int, window: int, n_aus: int, clip_length: int,
-                 audio2au: nn.Module | None = None):
+    def __init__(self, cfg: GeneratorConfig, audio2au: nn.Module | None = None):
         super().__init__()
+        self.cfg = cfg
+        model, crop_size, n_aus = cfg.model, cfg.crop_size, cfg.n_aus
         self.au_input = model.au_input
         self.crop_size = crop_size
         self.n_aus = n_aus
         self.au_feature_dim = model.au_feature_dim
         self.image_encoder = ImageEncoder(crop_size, model.image_dim)
-        self.audio_encoder = AudioEncoder(n_mfcc, window, model.audio_dim)
+        self.audio_encoder = AudioEncoder(cfg.n_mfcc, cfg.mfcc_window, model.audio_dim)
         if model.au_input == "predicted":
             if audio2au is None:
                 raise ValueError("au_input 'predicted' needs the pre-trained audio-to-AU networks")
@@ -66,7 +99,7 @@ class Generator(nn.Module):
             self.au_embedding = AULabelEmbedding(n_aus, model.au_feature_dim)
         au_dim = 0 if model.au_input == "none" else n_aus * model.au_feature_dim
         self.in_dim = model.image_dim + model.audio_dim + au_dim
-        self.fusion = build_fusion(model, self.in_dim, clip_length)
+        self.fusion = build_fusion(model, self.in_dim, cfg.clip_length)
         self.decoder = FrameDecoder(self.fusion.out_dim, crop_size, output=model.output,
                                     full_res_skip=model.full_res_skip)
 
@@ -167,23 +200,11 @@ class Generator(nn.Module):
         return out
 
 
-def mfcc_shape(preprocess: dict) -> tuple[int, int]:
-    """(coefficients, window columns) of the per-frame MFCC maps the preprocessing config produces."""
-    mfcc = preprocess["mfcc"]
-    return mfcc["n_mfcc"] - int(mfcc["drop_c0"]), mfcc["window"]
-
-
-def build_generator(config: dict, au_units: list[str], audio2au: nn.Module | None) -> Generator:
-    """A generator from the config sections stored in its checkpoint (``model``, ``training``, ``preprocess``)."""
-    model = ModelConfig(**config["model"])
-    n_mfcc, window = mfcc_shape(config["preprocess"])
-    return Generator(model, config["preprocess"]["faces"]["crop_size"], n_mfcc, window, len(au_units),
-                     config["training"]["clip_length"], audio2au)
-
-
 def generator_checkpoint(generator: Generator, config: dict, au_units: list[str], step: int) -> dict:
-    """The self-describing final checkpoint: the config sections it was built from and its weights, which include
-    the frozen audio-to-AU networks of a ``predicted`` generator (``audio2au`` holds what rebuilds them)."""
+    """The self-describing final checkpoint: the ``GeneratorConfig`` it was built from (``generator``), the other
+    settings sections it was trained with (``config``; generation repeats their preprocessing) and its weights,
+    which include the frozen audio-to-AU networks of a ``predicted`` generator (``audio2au`` holds what rebuilds
+    them)."""
     state = {k: v.detach().cpu() for k, v in generator.state_dict().items()}
     audio2au = None
     if generator.au_input == "predicted":
@@ -191,7 +212,8 @@ def generator_checkpoint(generator: Generator, config: dict, au_units: list[str]
         audio2au = {"units": list(net.units),
                     "arch": {"n_mfcc": net.n_mfcc, "window": net.window, "feature_dim": net.feature_dim,
                              **net.widths}}
-    return {"kind": "generator", "config": config, "state_dict": state, "au_units": list(au_units),
+    return {"kind": "generator", "generator": dataclasses.asdict(generator.cfg), "config": config,
+            "state_dict": state, "au_units": list(au_units),
             "audio2au": audio2au, "step": step}
 
 
@@ -204,6 +226,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
 
         arch = ckpt["audio2au"]["arch"]
         audio2au = Audio2AU(ckpt["audio2au"]["units"], **arch)
-    generator = build_generator(ckpt["config"], ckpt["au_units"], audio2au)
+    generator = Generator(GeneratorConfig.from_dict(ckpt["generator"]), audio2au)
     generator.load_state_dict(ckpt["state_dict"])
     return generator.to(device).eval()

@@ -32,7 +32,6 @@ from autalk.preprocess.template import template_points
 
 APPEARANCE_SIZE = 32          # side of the aligned grey patch compared with the last detection's
 SCALE_DRIFT = 1.25            # re-detect when the face grows or shrinks by this factor since the last detection
-MOUTH = slice(48, 68)
 # Where dlib's detector (upsampling 1) puts its box relative to the bounding box of the 68 points it leads to:
 # centre offset (x, y) and size (w, h), as fractions of the landmark box's width and height. The mean over
 # the packaged photographs at 12 scales (0.5x to 1.6x), each also mirrored; ``template.measure_track_box``
@@ -225,14 +224,6 @@ class AlignedFaces:
     @property
     def n_frames(self) -> int:
         return int(self.crops.shape[0])
-
-    def mouth_boxes(self, margin: float = 1.5) -> np.ndarray:
-        """(T, 4) x0, y0, x1, y1 in crop pixels: a square of ``margin`` x the clip's median mouth width,
-        centred on each frame's mouth (one size per clip, so mouth crops of a clip are comparable)."""
-        mouth = self.landmarks[:, MOUTH]
-        side = margin * float(np.median(mouth[:, :, 0].max(1) - mouth[:, :, 0].min(1)))
-        centre = (mouth.min(1) + mouth.max(1)) / 2
-        return np.hstack([centre - side / 2, centre + side / 2]).astype(np.float32)
 
 
 def align_video(frames: Iterable[np.ndarray], cfg: FaceConfig, models: DlibModels, max_gap: int) -> AlignedFaces:

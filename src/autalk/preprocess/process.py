@@ -58,8 +58,7 @@ def preprocess_clip(job: ClipJob, cfg: PreprocessConfig, models: DlibModels) -> 
         clip = Clip(utt_id=job.utt_id, frames=faces.crops, landmarks=faces.landmarks,
                     landmarks_raw=faces.landmarks_raw, transforms=faces.transforms, mfcc=features,
                     mfcc_windows=mfcc_windows(features, faces.n_frames, cfg.mfcc),
-                    interpolated=faces.interpolated, fps=float(cfg.fps),
-                    mouth_boxes=faces.mouth_boxes() if cfg.faces.mouth_box else None)
+                    interpolated=faces.interpolated, fps=float(cfg.fps))
     except Rejection as rejection:
         log.info("%s rejected: %s", job.utt_id, rejection)
         return qc_row(job.utt_id, job.speaker, rejection)

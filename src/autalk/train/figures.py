@@ -1,10 +1,8 @@
-"""What a training run leaves to look at: a CSV of every step's losses, TensorBoard events, a PNG of the
-training curves, and at each checkpoint a PNG grid of generated vs real frames of fixed validation clips."""
+"""The figures of a generator training run (``log.RunLogger`` draws them): a PNG of the training curves, and at
+each checkpoint a PNG grid of generated vs real frames of fixed validation clips."""
 
 from __future__ import annotations
 
-import csv
-import os
 from pathlib import Path
 
 import matplotlib
@@ -15,28 +13,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-COLUMNS = ["step", "loss_g", "l1", "mouth", "mask", "au", "gan_g", "d", "step_s"]
-VAL_COLUMNS = ["step", "val_l1"]
-
-
-def _truncate_csv(path: Path, columns: list[str], last_step: int) -> None:
-    """Keep the rows up to ``last_step`` (a resumed run redoes the steps after its checkpoint)."""
-    if path.is_file() and path.stat().st_size:
-        rows = pd.read_csv(path)
-        rows = rows[rows["step"] <= last_step]
-    else:
-        rows = pd.DataFrame(columns=columns)
-    tmp = path.with_name(f".{path.name}.tmp")
-    rows.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+from autalk.atomic import atomic_file  # noqa: E402
 
 
 def _save_figure(fig, paths: list[Path]) -> None:
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip("."))
     plt.close(fig)
 
 
@@ -87,55 +70,3 @@ def curves_figure(losses: pd.DataFrame, val: pd.DataFrame, paths: list[Path]) ->
         ax.legend(fontsize=7)
     fig.tight_layout()
     _save_figure(fig, paths)
-
-
-class RunLogger:
-    """Per-step CSV + TensorBoard, and the figures at checkpoints. Rank 0 only (``enabled``)."""
-
-    def __init__(self, run_dir: Path, start_step: int, enabled: bool = True):
-        self.enabled = enabled
-        self.run_dir = run_dir
-        self.losses_path = run_dir / "losses.csv"
-        self.val_path = run_dir / "val.csv"
-        if not enabled:
-            return
-        from torch.utils.tensorboard import SummaryWriter
-
-        _truncate_csv(self.losses_path, COLUMNS, start_step)
-        _truncate_csv(self.val_path, VAL_COLUMNS, start_step)
-        self.fh = open(self.losses_path, "a", newline="")
-        self.csv = csv.writer(self.fh)
-        self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step or None)
-
-    def step(self, step: int, values: dict[str, float], step_s: float) -> None:
-        if not self.enabled:
-            return
-        row = {"step": step, **values, "step_s": step_s}
-        self.csv.writerow([f"{row[c]:.6g}" if isinstance(row[c], float) else row[c] for c in COLUMNS])
-        self.fh.flush()
-        for name, value in values.items():
-            self.tb.add_scalar(f"train/{name}", value, step)
-
-    def checkpoint(self, step: int, val_l1: float, real: torch.Tensor, generated: torch.Tensor,
-                   curves: Path) -> None:
-        if not self.enabled:
-            return
-        with open(self.val_path, "a", newline="") as fh:
-            csv.writer(fh).writerow([step, f"{val_l1:.6g}"])
-        self.tb.add_scalar("val/l1", val_l1, step)
-        grid = self.run_dir / "samples" / f"step_{step:07d}.png"
-        sample_grid(real, generated, grid, step)
-        self.tb.add_image("val/samples", plt.imread(grid)[..., :3], step, dataformats="HWC")
-        self.tb.flush()
-        self.write_curves(curves)
-
-    def write_curves(self, curves: Path) -> None:
-        curves_figure(pd.read_csv(self.losses_path), pd.read_csv(self.val_path),
-                      [self.run_dir / "curves.png", curves])
-
-    def close(self, curves: Path) -> None:
-        if not self.enabled:
-            return
-        self.fh.close()
-        self.tb.close()
-        self.write_curves(curves)

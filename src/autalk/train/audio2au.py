@@ -4,7 +4,8 @@ Batches are sequences: ``audio2au.batch_size`` clips cut to a common length at r
 real temporal context, never padding). The loss is the masked MSE of standardised intensities (each AU scaled by
 its training std, so rare small AUs weigh as much as the jaw). Early stopping on the val speakers' loss; metrics
 on the unseen test speakers beside a baseline that predicts each AU's training mean; a PNG of predicted and
-label trajectories for a few test clips.
+label trajectories for a few test clips. Each epoch ends with a training checkpoint beside the model
+(``scaffold.state_path``), which a rerun after a kill resumes from; it is removed once the model is written.
 """
 
 from __future__ import annotations
@@ -20,20 +21,15 @@ import torch
 from tqdm import tqdm
 
 from autalk.atomic import atomic_file
+from autalk.aus.labels import MAX_INTENSITY
 from autalk.aus.scores import pearson, presence_scores
-from autalk.aus.training import (
-    SEED,
-    EarlyStopping,
-    LabelledClip,
-    labelled_splits,
-    save_checkpoint,
-    write_csv,
-)
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip_array
-from autalk.devices import resolve_device
 from autalk.errors import DataError
 from autalk.models.audio2au import Audio2AU, audio2au_checkpoint
+from autalk.train import scaffold
+from autalk.train.labelled import LabelledClip, labelled_splits
+from autalk.train.losses import standardised_mse
 
 log = logging.getLogger(__name__)
 PLOT_CLIPS = 3
@@ -81,13 +77,6 @@ def sample_batch(seqs: list[Sequence], rng: np.random.Generator,
     return (np.stack([cut(s.windows, o) for s, o in zip(seqs, offsets)]),
             np.stack([cut(s.intensity, o) for s, o in zip(seqs, offsets)]),
             np.stack([cut(s.success, o) for s, o in zip(seqs, offsets)]))
-
-
-def masked_mse(z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, model: Audio2AU) -> torch.Tensor:
-    """MSE in standard units over measured frames only."""
-    zt = (target - model.target_mean) / model.target_std
-    err = ((z - zt) ** 2).mean(dim=-1)
-    return (err * mask).sum() / mask.sum().clamp(min=1)
 
 
 @torch.no_grad()
@@ -140,7 +129,7 @@ def plot_trajectories(units: list[str], preds: list[np.ndarray], seqs: list[Sequ
             ax = axes[row, k]
             ax.plot(t, seqs[row].intensity[:, k], color="black", lw=1.2, label="label")
             ax.plot(t, preds[row][:, k], color="tab:orange", lw=1.2, label="from audio")
-            ax.set_ylim(-0.2, 5.2)
+            ax.set_ylim(-0.2, MAX_INTENSITY + 0.2)
             if row == 0:
                 ax.set_title(unit)
             if k == 0:
@@ -158,11 +147,12 @@ def plot_trajectories(units: list[str], preds: list[np.ndarray], seqs: list[Sequ
 def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Path, clips_root: str | Path,
                    model_path: str | Path, metrics_path: str | Path, plot_path: str | Path | None = None,
                    device: str = "auto") -> pd.DataFrame:
-    """Train, early-stop on val loss, evaluate on the test speakers; write checkpoint, metrics and plot."""
+    """Train (resuming a killed run), early-stop on val loss, evaluate on the test speakers; write checkpoint,
+    metrics and plot."""
     units, cfg = ds.aus.units, ds.audio2au
-    dev = resolve_device(device)
-    torch.manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
+    dev = scaffold.placement(device).device
+    scaffold.seed_all(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
     splits = labelled_splits(labels_path, qc_path, clips_root, units, ds.splits)
     data = {name: load_sequences(clips, name) for name, clips in splits.items()}
     n_mfcc, window = data["train"][0].windows.shape[1:]
@@ -173,12 +163,22 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
     set_normalisation(model, data["train"])
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    stopper = EarlyStopping(cfg.patience, "val loss", higher_is_better=False)
+    stopper = scaffold.EarlyStopping(cfg.patience)
     train = data["train"]
-    log.info("audio-to-AU on %s: %d networks x %d parameters, %d train clips, windows %dx%d, features %d", dev,
-             len(units), sum(p.numel() for p in model.nets[0].parameters()), len(train), n_mfcc, window,
-             ds.model.au_feature_dim)
-    for epoch in range(cfg.epochs):
+
+    # -- resume the epoch a killed run had reached, when it was trained with these settings on these inputs
+    state_path = scaffold.state_path(model_path)
+    settings = {"aus": dataclasses.asdict(ds.aus), "audio2au": dataclasses.asdict(cfg),
+                "au_feature_dim": ds.model.au_feature_dim, "splits": dataclasses.asdict(ds.splits),
+                "preprocess": dataclasses.asdict(ds.preprocess),
+                "inputs": scaffold.input_digests({"labels": labels_path, "qc": qc_path})}
+    parts = {"model": model, "opt": opt, "stopper": stopper, "rng": rng}
+    start_epoch = scaffold.resume_epoch(state_path, settings, parts)
+
+    log.info("audio-to-AU on %s: %d networks x %d parameters, %d train clips, windows %dx%d, features %d, from "
+             "epoch %d", dev, len(units), sum(p.numel() for p in model.nets[0].parameters()), len(train), n_mfcc,
+             window, ds.model.au_feature_dim, start_epoch + 1)
+    for epoch in stopper.epochs(start_epoch, cfg.epochs):
         model.train()
         order = rng.permutation(len(train))
         losses = []
@@ -188,7 +188,8 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
             windows, target, mask = sample_batch([train[i] for i in order[start:start + cfg.batch_size]], rng,
                                                   cfg.sequence_frames)
             _, z = model.standardised(torch.from_numpy(windows).to(dev))
-            loss = masked_mse(z, torch.from_numpy(target).to(dev), torch.from_numpy(mask).float().to(dev), model)
+            loss = standardised_mse(z, torch.from_numpy(target).to(dev), torch.from_numpy(mask).float().to(dev),
+                                    model.target_mean, model.target_std)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -196,8 +197,10 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
         val = val_loss(model, data["val"], dev) if data["val"] else None
-        if stopper.end_epoch(epoch, float(np.mean(losses)), val, model):
-            break
+        log.info("epoch %d: train loss %.4f, val loss %s", epoch + 1, np.mean(losses),
+                 "-" if val is None else f"{val:.4f}")
+        stopper.end_epoch(epoch, -val if val is not None else float(epoch), model, val)  # no val: the last epoch
+        scaffold.save_epoch(state_path, "audio2au_training", settings, epoch + 1, parts)
     stopper.restore(model)
 
     preds = predict_clips(model, data["test"], dev)
@@ -205,12 +208,12 @@ def train_audio2au(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Pa
     metrics = audio2au_metrics(units, preds, data["test"], train_mean, ds.aus.presence_threshold)
     config = {"aus": dataclasses.asdict(ds.aus), "audio2au": dataclasses.asdict(cfg),
               "mfcc": dataclasses.asdict(ds.preprocess.mfcc), "au_feature_dim": ds.model.au_feature_dim}
-    extra = {"best_epoch": stopper.best_epoch + 1,
-             "val_loss": stopper.best_value}
-    save_checkpoint(audio2au_checkpoint(model, config, extra), model_path)
-    write_csv(metrics, metrics_path)
+    extra = {"best_epoch": stopper.best_epoch + 1, "val_loss": stopper.best_value}
+    scaffold.save_checkpoint(audio2au_checkpoint(model, config, extra), model_path)
+    scaffold.write_csv(metrics, metrics_path)
     if plot_path is not None:
         plot_trajectories(units, preds, data["test"], plot_path)
+    state_path.unlink(missing_ok=True)
     macro = metrics.iloc[-1]
     log.info("test: mean r %.3f, macro-F1 %.3f (baseline %.3f), RMSE %.3f (training-mean baseline %.3f)",
              macro.pearson_r, macro.f1, macro.baseline_f1, macro.rmse, macro.baseline_rmse)

@@ -7,11 +7,12 @@ the rest other clips. The loss is the symmetric InfoNCE over those similarities.
 speakers, we record how often a clip's measured offset is 0 and how often a shift of ``SHIFT_CHECK`` frames imposed
 on its audio is found: the two properties the metric needs. The epoch kept is the one best at those (the
 validation loss breaks ties), since the loss keeps rewarding speaker-specific detail the metric does not use.
+Each epoch ends with a training checkpoint beside the model (``scaffold.state_path``), which a rerun after a kill
+resumes from; it is removed once the model is written.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 from dataclasses import asdict, dataclass
@@ -20,16 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths, load_clip
-from autalk.devices import resolve_device
 from autalk.errors import DataError
 from autalk.models.sync_expert import SyncExpert, measure_sync, sync_expert_checkpoint
 from autalk.preprocess.audio import window_start
+from autalk.train import scaffold
+from autalk.train.losses import info_nce
 
 log = logging.getLogger(__name__)
 SHIFT_CHECK = 3
@@ -56,15 +57,6 @@ def shift_audio(mfcc: np.ndarray, frames: int, step: int) -> np.ndarray:
     return np.concatenate([pad, mfcc[:len(mfcc) - frames * step]])
 
 
-def info_nce(expert: SyncExpert, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric InfoNCE of aligned window batches; also the fraction of video windows whose best audio is theirs."""
-    v, a = expert.embed_video(video), expert.embed_audio(audio)
-    logits = expert.logit_scale.exp().clamp(max=100.0) * v @ a.T
-    target = torch.arange(len(v), device=v.device)
-    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-    return loss, (logits.argmax(1) == target).float().mean()
-
-
 def _segment(windows: ClipWindows, length: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
     n = len(windows.video)
     start = rng.randrange(0, max(1, n - length + 1))
@@ -73,10 +65,12 @@ def _segment(windows: ClipWindows, length: int, rng: random.Random) -> tuple[tor
 
 def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path, model_path: str | Path,
                       metrics_path: str | Path, device: str = "auto") -> pd.DataFrame:
+    """Train (resuming a killed run), keep the epoch best at what the metric needs; write the checkpoint and the
+    per-epoch metrics."""
     sc, mfcc_cfg = cfg.sync_expert, cfg.preprocess.mfcc
-    torch.manual_seed(cfg.training.seed)
-    rng = random.Random(cfg.training.seed)
-    dev = resolve_device(device)
+    scaffold.seed_all(sc.seed)
+    rng = random.Random(sc.seed)
+    dev = scaffold.placement(device).device
     n_mfcc = mfcc_cfg.n_mfcc - int(mfcc_cfg.drop_c0)
     start = window_start(mfcc_cfg, sc.frames * mfcc_cfg.step, sc.frames)
     expert = SyncExpert(sc.frames, n_mfcc, mfcc_cfg.step, start).to(dev)
@@ -96,16 +90,25 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
     seg = 2 * sc.max_offset + 1
     clips_per_step = max(2, sc.batch_size // seg)
     optimiser = torch.optim.Adam(expert.parameters(), lr=sc.lr)
-    rows, best, best_epoch, best_state = [], None, 0, None
-    for epoch in range(1, sc.epochs + 1):
+    best = scaffold.EarlyStopping(patience=None)  # every epoch runs; the best one is kept
+    rows = []
+
+    # -- resume the epoch a killed run had reached, when it was trained with these settings on these inputs
+    state_path = scaffold.state_path(model_path)
+    settings = {"sync_expert": asdict(sc), "preprocess": asdict(cfg.preprocess), "splits": asdict(cfg.splits),
+                "inputs": scaffold.input_digests({"qc": qc})}
+    parts = {"model": expert, "opt": optimiser, "stopper": best, "rows": rows, "rng": rng}
+    start_epoch = scaffold.resume_epoch(state_path, settings, parts)
+
+    for epoch in range(start_epoch + 1, sc.epochs + 1):
         expert.train()
         order = train_paths[:]
         rng.shuffle(order)
         losses = []
         for i in tqdm(range(0, len(order), clips_per_step), desc=f"sync expert epoch {epoch}", leave=False):
-            parts = [_segment(clip_windows(expert, p), seg, rng) for p in order[i:i + clips_per_step]]
-            video = torch.cat([p[0] for p in parts]).to(dev)
-            audio = torch.cat([p[1] for p in parts]).to(dev)
+            pieces = [_segment(clip_windows(expert, p), seg, rng) for p in order[i:i + clips_per_step]]
+            video = torch.cat([p[0] for p in pieces]).to(dev)
+            audio = torch.cat([p[1] for p in pieces]).to(dev)
             loss, _ = info_nce(expert, video, audio)
             optimiser.zero_grad()
             loss.backward()
@@ -114,17 +117,17 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **_validate(expert, val_windows, val_clips, seg, sc.max_offset)}
         rows.append(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "epoch"))
-        score = (row["val_offset0_rate"] + row[f"val_shift{SHIFT_CHECK}_found_rate"], -row["val_loss"])
-        if best is None or score > best:
-            best, best_epoch, best_state = score, epoch, copy.deepcopy(expert.state_dict())
-    expert.load_state_dict(best_state)
+        found = row["val_offset0_rate"] + row[f"val_shift{SHIFT_CHECK}_found_rate"]
+        best.end_epoch(epoch - 1, (found, -row["val_loss"]), expert)
+        scaffold.save_epoch(state_path, "sync_expert_training", settings, epoch, parts)
+    best.restore(expert)
     table = pd.DataFrame(rows)
-    table["selected"] = table["epoch"] == best_epoch
+    table["selected"] = table["epoch"] == best.best_epoch + 1
     config = {"sync_expert": asdict(sc), "preprocess": asdict(cfg.preprocess)}
-    with atomic_file(model_path) as tmp:
-        torch.save(sync_expert_checkpoint(expert, config, {"metrics": rows}), tmp)
+    scaffold.save_checkpoint(sync_expert_checkpoint(expert, config, {"metrics": rows}), model_path)
     with atomic_file(metrics_path) as tmp:
         table.to_csv(tmp, index=False)
+    state_path.unlink(missing_ok=True)
     return table
 
 

@@ -1,5 +1,6 @@
 """Pretraining of the AU classifier: train speakers, early stopping on the val speakers' macro-F1, metrics on
-the unseen test speakers next to a majority-class baseline.
+the unseen test speakers next to a majority-class baseline. Each epoch ends with a training checkpoint beside the
+model (``scaffold.state_path``), which a rerun after a kill resumes from; it is removed once the model is written.
 
 Frames stream from the clip files in chunks of clips (a whole corpus never has to fit in memory); with
 ``au_classifier.frames_per_clip`` > 0 each epoch draws that many frames per clip, which is how GRID-sized corpora
@@ -22,15 +23,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from autalk.aus.scores import macro_mean, pearson, presence_scores
-from autalk.aus.training import SEED, EarlyStopping, LabelledClip, labelled_splits, save_checkpoint, write_csv
 from autalk.config import DatasetConfig
-from autalk.data.clips import load_clip
-from autalk.devices import resolve_device
+from autalk.data.clips import load_clip, load_clip_array
 from autalk.models.au_classifier import AUClassifier, au_classifier_checkpoint
+from autalk.train import scaffold
+from autalk.train.labelled import LabelledClip, labelled_splits
+from autalk.train.losses import au_classifier_loss
 
 log = logging.getLogger(__name__)
 CHUNK_CLIPS = 32
-INTENSITY_WEIGHT = 1.0
 
 
 @dataclass
@@ -46,7 +47,7 @@ class FrameSet:
     presence: np.ndarray    # (N, K)
 
 
-def load_frames(clips: list[LabelledClip], frames_per_clip: int, rng: np.random.Generator | None) -> FrameSet:
+def load_frames(clips: list[LabelledClip], frames_per_clip: int, rng: np.random.Generator) -> FrameSet:
     """The labelled (successfully measured) frames of some clips; a random subset per clip if asked."""
     frames, intensity, presence = [], [], []
     for item in clips:
@@ -54,7 +55,7 @@ def load_frames(clips: list[LabelledClip], frames_per_clip: int, rng: np.random.
         labels = item.labels.aligned(clip.n_frames, item.utt_id, item.path)
         idx = np.flatnonzero(labels.success)
         if frames_per_clip and len(idx) > frames_per_clip:
-            idx = np.sort((rng or np.random.default_rng(SEED)).choice(idx, frames_per_clip, replace=False))
+            idx = np.sort(rng.choice(idx, frames_per_clip, replace=False))
         frames.append(clip.frames[idx])
         intensity.append(labels.intensity[idx])
         presence.append(labels.presence[idx])
@@ -93,12 +94,13 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: AUClassifier, clips: list[LabelledClip], device: torch.device, batch_size: int,
-            frames_per_clip: int = 0, desc: str = "predict") -> tuple[np.ndarray, np.ndarray, Labels]:
-    """Presence logits and intensities over some clips' labelled frames (in chunks), with those frames' labels."""
+            frames_per_clip: int = 0, seed: int = 0, desc: str = "predict") -> tuple[np.ndarray, np.ndarray, Labels]:
+    """Presence logits and intensities over some clips' labelled frames (in chunks), with those frames' labels;
+    with ``frames_per_clip``, the same frames (drawn with ``seed``) at every call."""
     model.eval()
     logits, intensity, truth_r, truth_c = [], [], [], []
     for start in tqdm(range(0, len(clips), CHUNK_CLIPS), desc=desc, unit="chunk", leave=False):
-        data = load_frames(clips[start:start + CHUNK_CLIPS], frames_per_clip, None)
+        data = load_frames(clips[start:start + CHUNK_CLIPS], frames_per_clip, np.random.default_rng(seed))
         for i in range(0, len(data.frames), batch_size):
             lg, it = model(to_input(data.frames[i:i + batch_size], device))
             logits.append(lg.float().cpu().numpy())
@@ -135,11 +137,12 @@ def classifier_metrics(units: list[str], logits: np.ndarray, intensity: np.ndarr
 
 def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str | Path, clips_root: str | Path,
                         model_path: str | Path, metrics_path: str | Path, device: str = "auto") -> pd.DataFrame:
-    """Train, early-stop, evaluate on the test speakers; write the checkpoint and the metrics table."""
+    """Train (resuming a killed run), early-stop, evaluate on the test speakers; write the checkpoint and the
+    metrics table."""
     units, cfg = ds.aus.units, ds.au_classifier
-    dev = resolve_device(device)
-    torch.manual_seed(SEED)
-    rng, gen = np.random.default_rng(SEED), torch.Generator().manual_seed(SEED)
+    dev = scaffold.placement(device).device
+    scaffold.seed_all(cfg.seed)
+    rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     splits = labelled_splits(labels_path, qc_path, clips_root, units, ds.splits)
     train = splits["train"]
     train_presence = np.concatenate([c.labels.presence[c.labels.success] for c in train])
@@ -150,10 +153,19 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
     model = AUClassifier(units).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    stopper = EarlyStopping(cfg.patience, "val macro-F1", higher_is_better=True)
-    log.info("AU classifier on %s: %d parameters, %d train clips", dev, sum(p.numel() for p in model.parameters()),
-             len(train))
-    for epoch in range(cfg.epochs):
+    stopper = scaffold.EarlyStopping(cfg.patience)
+
+    # -- resume the epoch a killed run had reached, when it was trained with these settings on these inputs
+    state_path = scaffold.state_path(model_path)
+    settings = {"aus": dataclasses.asdict(ds.aus), "au_classifier": dataclasses.asdict(cfg),
+                "splits": dataclasses.asdict(ds.splits), "preprocess": dataclasses.asdict(ds.preprocess),
+                "inputs": scaffold.input_digests({"labels": labels_path, "qc": qc_path})}
+    parts = {"model": model, "opt": opt, "sched": sched, "stopper": stopper, "rng": rng, "gen": gen}
+    start_epoch = scaffold.resume_epoch(state_path, settings, parts)
+
+    log.info("AU classifier on %s: %d parameters, %d train clips, from epoch %d", dev,
+             sum(p.numel() for p in model.parameters()), len(train), start_epoch + 1)
+    for epoch in stopper.epochs(start_epoch, cfg.epochs):
         model.train()
         order = rng.permutation(len(train))
         losses = []
@@ -161,18 +173,15 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
         for start in range(0, len(train), CHUNK_CLIPS):
             chunk = [train[i] for i in order[start:start + CHUNK_CLIPS]]
             data = load_frames(chunk, cfg.frames_per_clip, rng)
-            crop_size = int(data.frames.shape[1])
             perm = rng.permutation(len(data.frames))
             for i in range(0, len(perm), cfg.batch_size):
                 idx = perm[i:i + cfg.batch_size]
                 if len(idx) < 2:  # batch-norm needs two samples
                     continue
                 x = augment(to_input(data.frames[idx], dev), gen)
-                presence = torch.from_numpy(data.presence[idx]).to(dev)
-                intensity = torch.from_numpy(data.intensity[idx]).to(dev)
-                logits, pred = model(x)
-                loss = (F.binary_cross_entropy_with_logits(logits, presence, pos_weight=pos_weight)
-                        + INTENSITY_WEIGHT * F.mse_loss(pred / 5, intensity / 5))
+                logits, intensity = model(x)
+                loss = au_classifier_loss(logits, intensity, torch.from_numpy(data.presence[idx]).to(dev),
+                                          torch.from_numpy(data.intensity[idx]).to(dev), pos_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -183,22 +192,23 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
         sched.step()
         val = None
         if splits["val"]:
-            logits, _, truth = predict(model, splits["val"], dev, cfg.batch_size, cfg.frames_per_clip, "val")
+            logits, _, truth = predict(model, splits["val"], dev, cfg.batch_size, cfg.frames_per_clip, cfg.seed, "val")
             val = macro_f1(logits, truth.presence)
-        if stopper.end_epoch(epoch, float(np.mean(losses)), val, model):
-            break
+        log.info("epoch %d: train loss %.4f, val macro-F1 %s", epoch + 1, np.mean(losses),
+                 "-" if val is None else f"{val:.4f}")
+        stopper.end_epoch(epoch, val if val is not None else float(epoch), model, val)  # no val: the last epoch
+        scaffold.save_epoch(state_path, "au_classifier_training", settings, epoch + 1, parts)
     stopper.restore(model)
 
-    logits, intensity, truth = predict(model, splits["test"], dev, cfg.batch_size, 0, "test")
+    logits, intensity, truth = predict(model, splits["test"], dev, cfg.batch_size, 0, cfg.seed, "test")
     metrics = classifier_metrics(units, logits, intensity, truth, rate)
     config = {"aus": dataclasses.asdict(ds.aus), "au_classifier": dataclasses.asdict(cfg)}
-    extra = {"crop_size": crop_size, "best_epoch": stopper.best_epoch + 1,
-             "val_macro_f1": stopper.best_value,
-             "train_presence_rate": rate.tolist()}
-    save_checkpoint(au_classifier_checkpoint(model, config, extra), model_path)
-    write_csv(metrics, metrics_path)
+    extra = {"crop_size": int(load_clip_array(train[0].path, "frames").shape[1]), "best_epoch": stopper.best_epoch + 1,
+             "val_macro_f1": stopper.best_value, "train_presence_rate": rate.tolist()}
+    scaffold.save_checkpoint(au_classifier_checkpoint(model, config, extra), model_path)
+    scaffold.write_csv(metrics, metrics_path)
+    state_path.unlink(missing_ok=True)
     macro = metrics.iloc[-1]
     log.info("test macro-F1 %.3f (majority baseline %.3f), accuracy %.3f (baseline %.3f)",
              macro.f1, macro.baseline_f1, macro.accuracy, macro.baseline_accuracy)
     return metrics
-

@@ -2,13 +2,11 @@
 first step, then one loop of generator step + discriminator step, logging each step, checkpointing every N
 steps, and exporting the self-describing generator checkpoint at the end.
 
-Losses (weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box, off in
-the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth;
-the AU loss, i.e. the frozen pre-trained AU classifier on
-each generated frame against that frame's AU labels: BCE on the presence logits + L1 on the intensities divided
-by 5 (both in [0, 1] units, so neither dominates; frames the labeller failed on are masked out); and the
-non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential moving
-average of the generator's weights is kept beside it and is what the exported checkpoint holds.
+Losses (``losses``, weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box,
+off in the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth;
+the AU loss, i.e. the frozen pre-trained AU classifier on each generated frame against that frame's AU labels;
+and the non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential
+moving average of the generator's weights is kept beside it and is what the exported checkpoint holds.
 
 A rerun with the same settings resumes from ``run_dir/checkpoint.pt``: weights, optimiser moments, every RNG
 state and the step (which fixes the data position, see ``dataset.WindowPlan``), so an interrupted run ends
@@ -21,19 +19,14 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import hashlib
 import logging
 import math
-import os
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -41,13 +34,14 @@ from tqdm import tqdm
 from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths
-from autalk.devices import resolve_device
 from autalk.errors import AutalkError, ConfigError
-from autalk.models.discriminator import PatchDiscriminator, gan_loss
+from autalk.models.discriminator import PatchDiscriminator
 from autalk.models.fusion import check_fusion_config
-from autalk.models.generator import INTENSITY_MAX, Generator, generator_checkpoint, mfcc_shape
-from autalk.train import figures
+from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint
+from autalk.train import scaffold
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips
+from autalk.train.log import RunLogger
+from autalk.train.losses import au_loss, gan_loss, mask_penalty, mouth_l1, reconstruction_l1
 
 log = logging.getLogger(__name__)
 
@@ -105,41 +99,6 @@ def resume_settings(cfg: DatasetConfig) -> dict:
             "preprocess": dataclasses.asdict(cfg.preprocess), "splits": dataclasses.asdict(cfg.splits)}
 
 
-def input_digests(paths: TrainPaths) -> dict:
-    """sha256 of the upstream files a run is tied to: a checkpoint trained against other frozen networks or other
-    labels must not be resumed, even when every setting is the same."""
-    digests = {}
-    for name in ("labels", "au_classifier", "audio2au"):
-        path = Path(getattr(paths, name))
-        if path.is_file():
-            with path.open("rb") as fh:
-                digests[name] = hashlib.file_digest(fh, "sha256").hexdigest()
-    return digests
-
-
-# ----------------------------------------------------------------------------------------------- state
-def rng_state() -> dict:
-    """Every RNG's state as plain Python values (they travel through all_gather_object and weights-only loads)."""
-    np_name, np_key, np_pos, np_gauss, np_cached = np.random.get_state()
-    return {"python": random.getstate(), "numpy": (np_name, np_key.tolist(), np_pos, np_gauss, np_cached),
-            "torch": torch.get_rng_state().tolist(),
-            "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    name, key, pos, gauss, cached = state["numpy"]
-    np.random.set_state((name, np.array(key, dtype=np.uint32), pos, gauss, cached))
-    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
-
-
-def atomic_save(obj, path: Path) -> None:
-    with atomic_file(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def bare(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
 
@@ -153,35 +112,6 @@ def to_device(batch: dict, device: torch.device) -> dict:
     out["identity"] = identity.contiguous(memory_format=torch.channels_last)
     out["frames"] = out["frames"].permute(0, 1, 4, 2, 3).float().div(127.5).sub(1)
     return out
-
-
-def au_loss(classifier: nn.Module, frames: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Frozen AU classifier on generated frames (B, T, 3, S, S) vs the labels, masked where labelling failed."""
-    logits, intensity = classifier(frames.flatten(0, 1))
-    presence = batch["au_presence"].flatten(0, 1)
-    target = batch["au_intensity"].flatten(0, 1)
-    mask = batch["au_mask"].flatten(0, 1).unsqueeze(1)
-    bce = F.binary_cross_entropy_with_logits(logits.float(), presence, reduction="none")
-    l1 = (intensity.float() - target).abs() / INTENSITY_MAX
-    return ((bce + l1) * mask).sum() / (mask.sum() * presence.shape[1]).clamp_min(1)
-
-
-def mouth_l1(fake: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Mean L1 inside each frame's mouth box; fake, real (B, T, 3, S, S), boxes (B, T, 4) as x0, y0, x1, y1."""
-    coords = torch.arange(real.shape[-1], device=real.device, dtype=boxes.dtype)
-    x0, y0, x1, y1 = (b[..., None] for b in boxes.unbind(-1))                       # (B, T, 1) each
-    inside = (((coords >= y0) & (coords <= y1))[..., :, None]
-              & ((coords >= x0) & (coords <= x1))[..., None, :]).float()            # (B, T, S, S)
-    diff = (fake.float() - real).abs().mean(dim=2)                                  # (B, T, S, S)
-    return (diff * inside).sum() / inside.sum().clamp_min(1)
-
-
-def mask_penalty(mask: torch.Tensor) -> torch.Tensor:
-    """Mean of the blend mask plus its total variation (mean absolute step between neighbouring pixels): small,
-    so the identity frame is copied wherever nothing has to move; smooth, so the seam of the blend is invisible."""
-    mask = mask.float()
-    tv = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
-    return mask.mean() + tv
 
 
 @torch.no_grad()
@@ -208,24 +138,13 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     tc, mc = cfg.training, cfg.model
     check_config(cfg)
 
-    # -- devices and DDP: a few honest lines
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])) if ddp else (0, 1)
-    if ddp:
-        local_rank = int(os.environ["LOCAL_RANK"])
-        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    else:
-        device = resolve_device(tc.device)
+    # -- devices and DDP (a torchrun launch): each rank its own seed
+    place = scaffold.placement(tc.device, distributed=True)
+    device, rank, world, ddp, master = place.device, place.rank, place.world, place.distributed, place.master
     cuda = device.type == "cuda"
     bf16 = tc.precision == "bf16" and (cuda or tc.cpu_bf16)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    master = rank == 0
-    random.seed(tc.seed + rank)
-    np.random.seed(tc.seed + rank)
-    torch.manual_seed(tc.seed + rank)
+    scaffold.seed_all(tc.seed + rank)
 
     # -- data: every kept train clip long enough for a window; too-short clips are listed, never dropped silently
     needed, fixed_start = window_needs(cfg)
@@ -234,7 +153,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     val_clips, val_short = usable_clips(kept_clip_paths(paths.qc, paths.clips_root, cfg.splits.val), needed)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     if master and (too_short or val_short):
-        with open(paths.run_dir / "skipped_clips.csv", "w", newline="") as fh:
+        with atomic_file(paths.run_dir / "skipped_clips.csv") as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["utt_id", "n_frames", "needed"])
             writer.writerows([c.utt_id, c.n_frames, needed] for c in too_short + val_short)
@@ -244,8 +163,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         raise ConfigError(f"only {len(train_clips)} training clip(s) have the {needed} frames a window needs "
                           f"(clip_start + clip_length with training.windows: clip, else clip_length); a batch "
                           f"needs {tc.batch_size * world}: lower training.clip_length or training.batch_size")
-    shape = mfcc_shape(dataclasses.asdict(cfg.preprocess))
-    cache = tc.cache_mb * 2**20
+    architecture = GeneratorConfig.of(cfg)
+    shape, cache = architecture.mfcc_shape, tc.cache_mb * 2**20
     dataset = ClipWindows(train_clips, labels, paths.labels, tc.clip_length, shape, cache, tc.identity_index)
     fixed_val = val_clips[:tc.val_clips] or train_clips[:tc.val_clips]
     val_set = ClipWindows(fixed_val, labels, paths.labels, tc.clip_length, shape, cache, tc.identity_index)
@@ -275,8 +194,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         if classifier.units != cfg.aus.units:
             raise ConfigError(f"{paths.au_classifier} classifies AUs {classifier.units}, the config wants "
                               f"{cfg.aus.units}: re-run pretrain_au_classifier")
-    generator = Generator(mc, cfg.preprocess.faces.crop_size, *shape, len(cfg.aus.units), tc.clip_length,
-                          audio2au).to(device)
+    generator = Generator(architecture, audio2au).to(device)
     discriminator = PatchDiscriminator().to(device) if mc.discriminator else None
     generator = generator.to(memory_format=torch.channels_last)  # faster convolutions on GPUs and CPUs alike
     discriminator = discriminator.to(memory_format=torch.channels_last) if discriminator else None
@@ -286,27 +204,21 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
 
     # -- resume from the run directory's checkpoint when its settings match
     ckpt_path = paths.run_dir / "checkpoint.pt"
-    settings = {**resume_settings(cfg), "inputs": input_digests(paths)}
+    inputs = {"labels": paths.labels, "au_classifier": paths.au_classifier, "audio2au": paths.audio2au}
+    settings = {**resume_settings(cfg), "inputs": scaffold.input_digests(inputs)}
     step = 0
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt["settings"] != settings:  # other settings, or other upstream networks/labels
-            stale = ckpt_path.with_suffix(".pt.stale")
-            if master:
-                os.replace(ckpt_path, stale)
-            log.warning("%s was trained with other settings: starting afresh (old checkpoint kept as %s)",
-                        ckpt_path, stale)
-        else:
-            generator.load_state_dict(ckpt["generator"])
-            opt_g.load_state_dict(ckpt["opt_g"])
-            if ema is not None:
-                ema.load_state_dict(ckpt["ema"])
-            if discriminator is not None:
-                discriminator.load_state_dict(ckpt["discriminator"])
-                opt_d.load_state_dict(ckpt["opt_d"])
-            set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
-            step = ckpt["step"]
-            log.info("resumed from %s at step %d", ckpt_path, step)
+    ckpt = scaffold.resume_state(ckpt_path, settings, master)
+    if ckpt is not None:
+        generator.load_state_dict(ckpt["generator"])
+        opt_g.load_state_dict(ckpt["opt_g"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
+        if discriminator is not None:
+            discriminator.load_state_dict(ckpt["discriminator"])
+            opt_d.load_state_dict(ckpt["opt_d"])
+        scaffold.set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
+        step = ckpt["step"]
+        log.info("resumed at step %d", step)
     if ddp:
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=[device.index] if cuda else None)
         if discriminator is not None:
@@ -315,9 +227,9 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     # the loader's own generator: creating its iterator must not draw from the (restored) global RNG
     loader = DataLoader(dataset, batch_sampler=StepBatchSampler(plan, step, total_steps), num_workers=tc.num_workers,
                         pin_memory=cuda, generator=torch.Generator().manual_seed(tc.seed))
-    logger = figures.RunLogger(paths.run_dir, step, enabled=master)
-    export_config = {"model": dataclasses.asdict(mc), "training": dataclasses.asdict(tc),
-                     "aus": dataclasses.asdict(cfg.aus), "preprocess": dataclasses.asdict(cfg.preprocess)}
+    logger = RunLogger(paths.run_dir, step, enabled=master)
+    export_config = {"training": dataclasses.asdict(tc), "aus": dataclasses.asdict(cfg.aus),
+                     "preprocess": dataclasses.asdict(cfg.preprocess)}
 
     def exported() -> Generator:
         """The generator that generates: the weight average when one is kept."""
@@ -326,18 +238,18 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     def checkpoint(at_step: int) -> None:
         states = [None] * world
         if ddp:
-            torch.distributed.all_gather_object(states, rng_state())
+            torch.distributed.all_gather_object(states, scaffold.rng_state())
         else:
-            states = [rng_state()]
+            states = [scaffold.rng_state()]
         if not master:
             return
-        atomic_save({"kind": "generator_training", "settings": settings, "step": at_step,
+        scaffold.save_checkpoint({"kind": "generator_training", "settings": settings, "step": at_step,
                      "data_position": {"epoch": at_step // plan.batches_per_epoch,
                                        "batch": at_step % plan.batches_per_epoch},
                      "generator": bare(generator).state_dict(), "opt_g": opt_g.state_dict(),
                      "ema": ema.state_dict() if ema is not None else None,
                      "discriminator": bare(discriminator).state_dict() if discriminator else None,
-                     "opt_d": opt_d.state_dict() if opt_d else None, "scaler": None, "rng": states}, ckpt_path)
+                     "opt_d": opt_d.state_dict() if opt_d else None, "rng": states}, ckpt_path)
         with torch.no_grad(), autocast:
             generated = exported().generate(val_batch["identity"], val_batch["mfcc"],
                                             val_batch["au_intensity"], val_batch["au_presence"]).float()
@@ -363,7 +275,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
             core = bare(generator)
             au_features = core.au_features(batch["mfcc"], batch["au_intensity"], batch["au_presence"])
             fake, mask = generator(batch["identity"], batch["mfcc"], au_features, with_mask=True)
-            terms = {"l1": (fake.float() - real).abs().mean()}
+            terms = {"l1": reconstruction_l1(fake, real)}
             terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
                               else torch.zeros((), device=device))
@@ -406,8 +318,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     # a rerun of a finished run trains no step and only re-exports
     if master:
         paths.model.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(generator_checkpoint(exported(), export_config, cfg.aus.units, step),
-                    paths.model)
+        scaffold.save_checkpoint(generator_checkpoint(exported(), export_config, cfg.aus.units, step), paths.model)
         logger.close(paths.curves)
         log.info("wrote %s (step %d)", paths.model, step)
     if ddp:
