@@ -77,8 +77,7 @@ def test_next_run_removes_what_a_killed_run_left(tmp_path):
 OWN_RENAMES = {
     "acquire/transfer.py": "a broken download stays as <file>.part, which the next run resumes",
     "aus/pyfeat_detect.py": "runs in py-feat's own environment, where autalk is not installed",
-    "train/figures.py": "the training package's writers move to autalk.atomic with its scaffold (issue 13)",
-    "train/loop.py": "the training package's writers move to autalk.atomic with its scaffold (issue 13)",
+    "train/scaffold.py": "sets a checkpoint of other settings aside as <file>.stale: a move, not a write",
 }
 RENAME = re.compile(r"os\.replace\(|\.rename\(|(?<!dataclasses)\.replace\((?![\"'])")
 

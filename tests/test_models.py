@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autalk.config import ModelConfig
-from autalk.errors import ConfigError, DataError
+from autalk.errors import DataError
 from autalk.models.audio2au import Audio2AU
 from autalk.models.decoder import FrameDecoder
 from autalk.models.discriminator import PatchDiscriminator
@@ -121,11 +121,6 @@ def test_gru_fusion_is_causal():
     assert isinstance(fusion, GRUFusion)
     changed = _changed_outputs(fusion, 30, 10, 20)
     assert changed.min().item() == 10 and changed.max().item() == 29
-
-
-def test_even_kernel_is_a_config_error():
-    with pytest.raises(ConfigError, match="kernel_size must be odd"):
-        build_fusion(ModelConfig(kernel_size=4), 10, 10)
 
 
 def _tiny_generator(au_input: str, attention: str = "time") -> Generator:

@@ -30,6 +30,8 @@ import yaml
 from autalk.errors import ConfigError
 
 SPEECH_AUS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
+# The top of the AU intensity scale (FACS grades A..E as 1..5; 0 absent), the one every backend and network uses.
+MAX_INTENSITY = 5.0
 # The intensity AUs each labelling backend can give (OpenFace 2 and py-feat: their documented AU outputs).
 BACKEND_AUS = {
     "landmarks": SPEECH_AUS,
@@ -181,7 +183,8 @@ class AUConfig:
         "auto", "how AU labels are obtained; auto: openface when openface_bin is set or FeatureExtraction is on "
                 "PATH (what the paper used), else landmarks with a warning")
     openface_bin: Optional[str] = _f(None, "path of OpenFace 2's FeatureExtraction binary (backend openface)")
-    presence_threshold: float = _f(1.0, "intensity at or above which an AU counts as present", minimum=0, maximum=5)
+    presence_threshold: float = _f(1.0, "intensity at or above which an AU counts as present", minimum=0,
+                                   maximum=MAX_INTENSITY)
     neutral_percentile: float = _f(5.0, "per-speaker percentile taken as neutral geometry (backend landmarks)",
                                    minimum=0, maximum=50)
     landmark_smoothing: float = _f(1.0, "std (frames) of the Gaussian smoothing of landmark measures over time "

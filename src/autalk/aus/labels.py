@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autalk.atomic import atomic_file
+from autalk.config import MAX_INTENSITY
 from autalk.errors import DataError
 
 BACKEND_KEY = b"autalk.au_backend"
-MAX_INTENSITY = 5.0
 
 
 def intensity_columns(units: list[str]) -> list[str]:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 from autalk.errors import ConfigError, DataError
 
 CHIN, NOSE_BASE, CORNERS = 8, 33, (48, 54)

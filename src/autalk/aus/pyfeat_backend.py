@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autalk.aus.labels import MAX_INTENSITY, make_label_table
+from autalk.aus.labels import make_label_table
+from autalk.config import MAX_INTENSITY
 from autalk.errors import ConfigError, DataError
 
 SCRIPT = Path(__file__).with_name("pyfeat_detect.py")

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 
 PARAMS = ["jaw", "lip_part", "stretch", "round", "upper_raise"]
 

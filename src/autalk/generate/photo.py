@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from autalk.atomic import atomic_file
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 from autalk.config import FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
 from autalk.generate.checks import check_au_scale

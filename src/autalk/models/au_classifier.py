@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 from autalk.models.checkpoints import read_checkpoint
 
 KIND = "au_classifier"

@@ -14,7 +14,6 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from autalk.config import ModelConfig
-from autalk.errors import ConfigError
 
 
 class SelfAttention(nn.Module):
@@ -104,20 +103,7 @@ class GRUFusion(nn.Module):
         return self.gru(x)[0]
 
 
-def check_fusion_config(model: ModelConfig, clip_length: int) -> None:
-    """Raise ConfigError for settings the fusion cannot be built with (before any training starts)."""
-    if model.fusion == "gru":
-        return
-    if model.kernel_size % 2 == 0:
-        raise ConfigError(f"model.kernel_size must be odd for symmetric (non-causal) padding, got {model.kernel_size}")
-    if len(model.channels) != len(model.dilations) or not model.channels:
-        raise ConfigError("model.channels and model.dilations need one entry per level (and at least one level)")
-    if model.fusion == "tcsan" and model.attention == "channels" and clip_length < 2:
-        raise ConfigError(f"channel attention needs training.clip_length >= 2 time steps, got {clip_length}")
-
-
 def build_fusion(model: ModelConfig, in_dim: int, clip_length: int) -> nn.Module:
-    check_fusion_config(model, clip_length)
     if model.fusion == "gru":
         return GRUFusion(in_dim, model.gru_hidden)
     attention = model.attention if model.fusion == "tcsan" else None

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 from autalk.config import DatasetConfig, ModelConfig
 from autalk.models.checkpoints import read_checkpoint
 from autalk.models.decoder import FrameDecoder

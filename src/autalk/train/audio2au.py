@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from autalk.atomic import atomic_file
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 from autalk.aus.scores import pearson, presence_scores
 from autalk.config import DatasetConfig
 from autalk.data.clips import load_clip_array

@@ -36,7 +36,6 @@ from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths
 from autalk.errors import AutalkError, ConfigError
 from autalk.models.discriminator import PatchDiscriminator
-from autalk.models.fusion import check_fusion_config
 from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint
 from autalk.train import scaffold
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips
@@ -70,19 +69,6 @@ class TrainPaths:
     run_dir: Path
     model: Path
     curves: Path
-
-
-# ----------------------------------------------------------------------------------------------- checks
-def check_config(cfg: DatasetConfig) -> None:
-    """Everything about the settings alone that would make training fail later; raises ConfigError now."""
-    # a crop size the four stride-2 stages cannot halve is refused with the config (multipleOf 16)
-    check_fusion_config(cfg.model, cfg.training.clip_length)
-    if cfg.training.max_steps is not None and cfg.training.max_steps < 1:
-        raise ConfigError(f"training.max_steps must be at least 1 (or null), got {cfg.training.max_steps}")
-    if len(cfg.training.betas) != 2 or not all(0 <= b < 1 for b in cfg.training.betas):
-        raise ConfigError(f"training.betas must be two numbers in [0, 1), got {cfg.training.betas}")
-    if cfg.training.device not in ("auto", "cpu", "cuda") and not cfg.training.device.startswith("cuda:"):
-        raise ConfigError(f"training.device must be auto, cpu, cuda or cuda:N, got {cfg.training.device!r}")
 
 
 def window_needs(cfg: DatasetConfig) -> tuple[int, int | None]:
@@ -136,7 +122,6 @@ def check_finite(step: int, losses: dict[str, float]) -> None:
 # ----------------------------------------------------------------------------------------------- main
 def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     tc, mc = cfg.training, cfg.model
-    check_config(cfg)
 
     # -- devices and DDP (a torchrun launch): each rank its own seed
     place = scaffold.placement(tc.device, distributed=True)

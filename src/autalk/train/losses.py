@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autalk.aus.labels import MAX_INTENSITY
+from autalk.config import MAX_INTENSITY
 from autalk.models.sync_expert import SyncExpert
 
 
