@@ -110,3 +110,17 @@ def test_config_file_names_and_split_swaps_rerun_only_what_reads_them(tiny_works
     rules = {rule for rule, _ in planned_jobs(out)}
     assert rules == {"pretrain_au_classifier", "pretrain_audio2au"}, out
     assert not rules & SPLIT_FREE_RULES
+
+
+@pytest.mark.slow
+def test_config_overrides_rerun_only_the_stages_that_read_them(tiny_workspace):
+    targets = ["results/demo/au_classifier_metrics.csv", "results/demo/audio2au_metrics.csv"]
+    tiny_workspace.build(*targets)
+    dry_run = ["--snakefile", str(REPO / "Snakefile"), "-n", "--cores", "1", *targets, "--config"]
+    out = snakemake(*dry_run, "datasets={demo: {au_classifier: {epochs: 13}}}", cwd=tiny_workspace.root)
+    assert {rule for rule, _ in planned_jobs(out)} == {"pretrain_au_classifier"}, out
+    out = snakemake(*dry_run, "datasets={demo: {model: {au_feature_dim: 16}}}", cwd=tiny_workspace.root)
+    assert {rule for rule, _ in planned_jobs(out)} == {"pretrain_audio2au"}, out   # its features' width
+    # an override that restates the config's own value changes no setting, so reruns nothing
+    out = snakemake(*dry_run, "datasets={demo: {au_classifier: {epochs: 12}}}", cwd=tiny_workspace.root)
+    assert planned_jobs(out) == [], out
