@@ -9,7 +9,8 @@ from autalk.commands import add_settings_args, stage_settings
 def _download_grid(args: argparse.Namespace) -> None:
     from autalk.acquire.grid import acquire_speaker
 
-    acquire_speaker(stage_settings(args, "acquire_grid_speaker"), args.speaker, Path(args.downloads), Path(args.raw), Path(args.flag))
+    ds = stage_settings(args, "acquire_grid_speaker")
+    acquire_speaker(ds, args.speaker, Path(args.downloads), Path(args.raw), Path(args.flag))
 
 
 def _locate_local(args: argparse.Namespace) -> None:

@@ -29,16 +29,17 @@ def _agreement(args: argparse.Namespace) -> None:
 def _classifier(args: argparse.Namespace) -> None:
     from autalk.aus.train_classifier import train_au_classifier
 
-    metrics = train_au_classifier(stage_settings(args, "pretrain_au_classifier"), args.labels, args.qc, args.clips_root, args.model,
-                                  args.metrics, args.device)
+    ds = stage_settings(args, "pretrain_au_classifier")
+    metrics = train_au_classifier(ds, args.labels, args.qc, args.clips_root, args.model, args.metrics, args.device)
     print(metrics.to_string(index=False, float_format="%.3f"))
 
 
 def _audio2au(args: argparse.Namespace) -> None:
     from autalk.aus.train_audio2au import train_audio2au
 
-    metrics = train_audio2au(stage_settings(args, "pretrain_audio2au"), args.labels, args.qc, args.clips_root, args.model,
-                             args.metrics, args.plot, args.device)
+    ds = stage_settings(args, "pretrain_audio2au")
+    metrics = train_audio2au(ds, args.labels, args.qc, args.clips_root, args.model, args.metrics, args.plot,
+                             args.device)
     print(metrics.to_string(index=False, float_format="%.3f"))
 
 

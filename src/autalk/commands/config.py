@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 
-
 def _schema(args: argparse.Namespace) -> None:
     from autalk.config import schema_yaml
 

@@ -22,7 +22,8 @@ def _synth(args: argparse.Namespace) -> None:
 def _previews(args: argparse.Namespace) -> None:
     from autalk.demo.previews import write_previews
 
-    write_previews(Path(args.manifest), Path(args.sheet), Path(args.videos), stage_settings(args, "demo_previews").splits.split_of(),
+    ds = stage_settings(args, "demo_previews")
+    write_previews(Path(args.manifest), Path(args.sheet), Path(args.videos), ds.splits.split_of(),
                    per_speaker=args.per_speaker)
 
 

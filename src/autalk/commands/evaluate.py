@@ -63,14 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train_sync_expert(args: argparse.Namespace) -> None:
     from autalk.evaluate.sync_training import train_sync_expert
 
-    train_sync_expert(stage_settings(args, "train_sync_expert"), args.qc, args.clips_root, args.model, args.metrics,
-                      resolve_device(args.device))
+    ds = stage_settings(args, "train_sync_expert")
+    train_sync_expert(ds, args.qc, args.clips_root, args.model, args.metrics, resolve_device(args.device))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from autalk.evaluate.systems import evaluate_system
 
-    evaluate_system(args.system, stage_settings(args, "evaluate_variant", args.system), args.generated, args.labels, args.qc, args.clips_root,
+    ds = stage_settings(args, "evaluate_variant", args.system)
+    evaluate_system(args.system, ds, args.generated, args.labels, args.qc, args.clips_root,
                     args.au_classifier, args.sync_expert, args.output, args.traces, resolve_device(args.device))
 
 
@@ -93,7 +94,8 @@ def _metric_tables(args: argparse.Namespace) -> None:
 def _figures(args: argparse.Namespace) -> None:
     from autalk.evaluate.figures import evaluation_figures
 
-    evaluation_figures(stage_settings(args, "evaluation_figures"), args.traces, args.labels, args.au_plot, args.sync_plot)
+    ds = stage_settings(args, "evaluation_figures")
+    evaluation_figures(ds, args.traces, args.labels, args.au_plot, args.sync_plot)
 
 
 def _overview(args: argparse.Namespace) -> None:

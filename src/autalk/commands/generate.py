@@ -58,8 +58,8 @@ def _generate_clips(args: argparse.Namespace) -> None:
     from autalk.systems import REFERENCE_SYSTEMS
 
     stage = "reference_clips" if args.system in REFERENCE_SYSTEMS else "generate_test_clips"
-    cfg = stage_settings(args, stage, args.system)
-    render_system(args.system, cfg, args.qc, args.clips_root, args.manifest, args.out_dir, args.samples_dir,
+    ds = stage_settings(args, stage, args.system)
+    render_system(args.system, ds, args.qc, args.clips_root, args.manifest, args.out_dir, args.samples_dir,
                   args.model, args.labels, resolve_device(args.device))
 
 

@@ -9,9 +9,9 @@ def _preprocess(args: argparse.Namespace) -> None:
     from autalk.acquire.manifest import check_manifest_dataset
     from autalk.preprocess.speaker import preprocess_speaker
 
-    cfg = stage_settings(args, "preprocess_speaker")
-    check_manifest_dataset(args.manifest, cfg, args.speaker)
-    preprocess_speaker(cfg.preprocess, args.manifest, args.speaker, args.out_dir, args.qc, threads=args.threads)
+    ds = stage_settings(args, "preprocess_speaker")
+    check_manifest_dataset(args.manifest, ds, args.speaker)
+    preprocess_speaker(ds.preprocess, args.manifest, args.speaker, args.out_dir, args.qc, threads=args.threads)
 
 
 def _qc_summary(args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> None:
     from autalk.train.loop import TrainPaths, train
 
-    cfg = stage_settings(args, "train_generator", args.variant)
-    train(cfg, TrainPaths(labels=args.labels, qc=args.qc, clips_root=args.clips_root,
+    ds = stage_settings(args, "train_generator", args.variant)
+    train(ds, TrainPaths(labels=args.labels, qc=args.qc, clips_root=args.clips_root,
                           au_classifier=args.au_classifier, audio2au=args.audio2au, run_dir=args.run_dir,
                           model=args.model, curves=args.curves))
