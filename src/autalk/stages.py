@@ -20,23 +20,23 @@ from autalk.systems import REFERENCE_SYSTEMS
 
 # Stage (rule name) -> the sections of DatasetConfig it reads.
 STAGES: dict[str, tuple[str, ...]] = {
-    "acquire_grid_speaker": ("source",),
+    "acquire_grid_speaker": ("source", "speakers"),
     "locate_local_corpus": ("source", "speakers"),
-    "synthesize_demo": ("source", "speakers", "splits", "aus"),
-    "build_manifest": ("source", "speakers"),
+    "synthesize_demo": ("source", "speakers", "splits"),
+    "build_manifest": ("speakers",),
     "demo_previews": ("splits",),
     "preprocess_speaker": ("preprocess", "speakers"),
     "qc_summary": (),
     "label_aus": ("aus",),
     "au_label_agreement": ("aus",),
-    "pretrain_au_classifier": ("aus", "au_classifier", "splits", "preprocess"),
+    "pretrain_au_classifier": ("aus", "au_classifier", "splits"),
     "pretrain_audio2au": ("aus", "audio2au", "splits", "preprocess", "model"),
     "train_sync_expert": ("sync_expert", "splits", "preprocess", "training"),
     "train_generator": ("model", "training", "splits", "aus", "preprocess"),
-    "generate_test_clips": ("evaluation", "splits", "preprocess", "aus", "training"),
+    "generate_test_clips": ("evaluation", "splits", "preprocess", "training", "aus"),  # aus: ground-truth-AU variants
     "reference_clips": ("evaluation", "splits", "preprocess", "training"),
-    "evaluate_variant": ("evaluation", "sync_expert", "splits", "aus", "training"),
-    "metric_tables": ("evaluation", "training", "splits", "preprocess"),
+    "evaluate_variant": ("sync_expert", "splits", "aus", "training", "preprocess"),
+    "metric_tables": ("training", "splits", "preprocess"),
     "evaluation_figures": ("evaluation", "aus"),
     "report_overview": (),
 }
