@@ -17,7 +17,10 @@ def _typed_overrides():
     overrides = {}
     for entry in workflow.config_settings.config_args or []:
         key, _, value = entry.partition("=")
-        overrides[key] = yaml.safe_load(value) if value else None
+        try:
+            overrides[key] = yaml.safe_load(value) if value else None
+        except yaml.YAMLError as err:
+            raise ValueError(f"--config {key}=...: not a YAML value ({err})") from None
     return overrides
 
 
