@@ -26,8 +26,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The workflow's own linter, the Snakemake files' formatting (snakefmt --diff shows the fix), the Python linter.
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check
 
 clean-results:
 	rm -rf results/demo results/demo_* resources/demo .snakemake/incomplete

@@ -1,7 +1,9 @@
 # autalk workflow: raw corpus -> aligned faces + MFCC -> AU labels -> pretrained AU classifier and
 # audio-to-AU networks -> generator training -> generation -> metric tables. Logic lives in the
 # `autalk` package; rules only call its CLI. Targets: results/{dataset}_metrics.csv, or `demo`.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from autalk import paths
 
 min_version("9.0")
 
@@ -10,9 +12,6 @@ configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"
-
-
-validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 
 include: "workflow/rules/common.smk"
@@ -25,14 +24,19 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# Everything the offline demo corpus yields: metric tables, previews, report material.
 rule demo:
-    """Everything the offline demo corpus yields: metric tables, previews, report material."""
-    input:
-        "results/demo_metrics.csv",
-        "results/demo_ablation.csv",
-        "results/demo_paper_tables.md",
-        "results/demo/evaluation/au_trajectories.png",
-        "results/demo/au_label_agreement.csv",
-        "results/demo/contact_sheet.png",
-        "results/demo/overview.html",
     default_target: True
+    input:
+        expand(
+            [
+                paths.METRICS,
+                paths.ABLATION,
+                paths.PAPER_TABLES,
+                paths.AU_TRAJECTORIES,
+                paths.AU_AGREEMENT,
+                paths.CONTACT_SHEET,
+                paths.OVERVIEW,
+            ],
+            dataset="demo",
+        ),

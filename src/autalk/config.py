@@ -28,6 +28,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from autalk.errors import ConfigError
+from autalk.systems import REFERENCE_SYSTEMS
 
 SPEECH_AUS = ["AU10", "AU14", "AU20", "AU25", "AU26"]
 # The top of the AU intensity scale (FACS grades A..E as 1..5; 0 absent), the one every backend and network uses.
@@ -466,7 +467,7 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
     for name in ds.evaluation.variants:
         if name not in ds.variants:
             raise ConfigError(f"{where}.evaluation.variants: {name!r} is not in {where}.variants")
-    reserved = sorted({"static", "real"} & set(ds.variants))
+    reserved = sorted(set(REFERENCE_SYSTEMS) & set(ds.variants))
     if reserved:
         raise ConfigError(f"{where}.variants: {reserved} name the reference rows of the metric table; rename the variant")
     if ds.source.kind == "grid" and "s21" in ds.speakers:

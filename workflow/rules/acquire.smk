@@ -6,51 +6,49 @@ rule acquire_grid_speaker:
 
     Resumable: partial archives wait in resources/{dataset}/downloads as .part files for the rerun."""
     output:
-        flag="resources/{dataset}/raw/{speaker}.acquired",
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("source"),
-        raw="resources/{dataset}/raw",
-        downloads="resources/{dataset}/downloads",
+        flag=paths.GRID_ACQUIRED,
+    log:
+        paths.log("acquire/{speaker}"),
+    benchmark:
+        paths.benchmark("acquire/{speaker}")
     wildcard_constraints:
         dataset=datasets_of_kind("grid"),
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
-    log:
-        "results/{dataset}/logs/acquire/{speaker}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/acquire/{speaker}.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("acquire_grid_speaker"),
+        raw=paths.RAW,
+        downloads=paths.DOWNLOADS,
     shell:
-        "autalk download-grid --config {params.config} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
+        "autalk download-grid --settings {params.settings:q} --dataset {wildcards.dataset} --speaker {wildcards.speaker}"
         " --downloads {params.downloads} --raw {params.raw} --flag {output.flag} 2> {log}"
 
 
 rule locate_local_corpus:
     """Check a corpus that needs registration (TCD-TIMIT) at source.local_path; link its clips into raw/."""
     output:
-        flag="resources/{dataset}/raw/local.complete",
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("source", "speakers"),
-        raw="resources/{dataset}/raw",
+        flag=paths.LOCAL_LOCATED,
+    log:
+        paths.log("acquire/locate"),
+    benchmark:
+        paths.benchmark("acquire/locate")
     wildcard_constraints:
         dataset=datasets_of_kind("local"),
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    log:
-        "results/{dataset}/logs/acquire/locate.log",
-    benchmark:
-        "results/{dataset}/benchmarks/acquire/locate.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("locate_local_corpus"),
+        raw=paths.RAW,
     shell:
-        "autalk locate-local --config {params.config} --dataset {wildcards.dataset} --raw {params.raw}"
+        "autalk locate-local --settings {params.settings:q} --dataset {wildcards.dataset} --raw {params.raw}"
         " --flag {output.flag} 2> {log}"
 
 
@@ -60,21 +58,20 @@ rule build_manifest:
     input:
         acquired_flags,
     output:
-        manifest="resources/{dataset}/manifest.parquet",
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("source", "speakers"),
-        raw="resources/{dataset}/raw",
+        manifest=paths.MANIFEST,
+    log:
+        paths.log("manifest"),
+    benchmark:
+        paths.benchmark("manifest")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 4
     resources:
         mem_mb=2000,
         runtime=30,
-    log:
-        "results/{dataset}/logs/manifest.log",
-    benchmark:
-        "results/{dataset}/benchmarks/manifest.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("build_manifest"),
+        raw=paths.RAW,
     shell:
-        "autalk manifest --config {params.config} --dataset {wildcards.dataset} --raw {params.raw}"
+        "autalk manifest --settings {params.settings:q} --dataset {wildcards.dataset} --raw {params.raw}"
         " --output {output.manifest} --threads {threads} 2> {log}"

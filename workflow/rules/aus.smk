@@ -5,136 +5,133 @@
 rule detect_aus_pyfeat:
     """Optional backend (aus.backend: pyfeat): py-feat's Detector in its own env; run with --sdm conda."""
     input:
-        qc="resources/{dataset}/qc.parquet",
+        qc=paths.QC,
         clips=clip_dirs,
     output:
-        raw="resources/{dataset}/au_pyfeat_raw.parquet",
-    params:
-        script=str(Path(workflow.basedir) / "src" / "autalk" / "aus" / "pyfeat_detect.py"),
-        clips_root="resources/{dataset}/clips",
+        raw=paths.PYFEAT_RAW,
+    log:
+        paths.log("detect_aus_pyfeat"),
+    benchmark:
+        paths.benchmark("detect_aus_pyfeat")
+    conda:
+        "../../envs/pyfeat.yaml"
     threads: 4
     resources:
         mem_mb=8000,
         runtime=480,
-    log:
-        "results/{dataset}/logs/detect_aus_pyfeat.log",
-    benchmark:
-        "results/{dataset}/benchmarks/detect_aus_pyfeat.tsv"
-    conda:
-        "../../envs/pyfeat.yaml"
+    params:
+        script=str(Path(workflow.basedir) / "src" / "autalk" / "aus" / "pyfeat_detect.py"),
+        clips_root=paths.CLIPS,
     shell:
         "python {params.script} --qc {input.qc} --clips-root {params.clips_root} --output {output.raw} 2> {log}"
 
 
 rule label_aus:
     input:
-        qc="resources/{dataset}/qc.parquet",
-        landmarks="resources/{dataset}/landmarks.parquet",
+        qc=paths.QC,
+        landmarks=paths.LANDMARKS,
         clips=clip_dirs,
         pyfeat=pyfeat_raw,
     output:
-        labels="resources/{dataset}/au_labels.parquet",
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("aus"),
-        backend=au_backend,
-        clips_root="resources/{dataset}/clips",
-        pyfeat=pyfeat_arg,
+        labels=paths.AU_LABELS,
+    log:
+        paths.log("label_aus"),
+    benchmark:
+        paths.benchmark("label_aus")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=240,
-    log:
-        "results/{dataset}/logs/label_aus.log",
-    benchmark:
-        "results/{dataset}/benchmarks/label_aus.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("label_aus"),
+        backend=au_backend,
+        clips_root=paths.CLIPS,
+        pyfeat=pyfeat_arg,
     shell:
-        "autalk label-aus --config {params.config} --dataset {wildcards.dataset} --qc {input.qc}"
+        "autalk label-aus --settings {params.settings:q} --dataset {wildcards.dataset} --qc {input.qc}"
         " --landmarks {input.landmarks} --clips-root {params.clips_root} {params.pyfeat} --output {output.labels} 2> {log}"
 
 
 rule au_label_agreement:
     """Demo only: each labelling backend that ran against the synthesiser's ground-truth AUs."""
     input:
-        labels="resources/{dataset}/au_labels.parquet",
-        truth="resources/{dataset}/raw/ground_truth/aus.parquet",
+        labels=paths.AU_LABELS,
+        truth=paths.TRUTH_AUS,
     output:
-        table=report("results/{dataset}/au_label_agreement.csv", caption="../report/au_label_agreement.rst", category="Action units"),
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("aus"),
+        table=report(paths.AU_AGREEMENT, caption="../report/au_label_agreement.rst", category="Action units"),
+    log:
+        paths.log("au_label_agreement"),
+    benchmark:
+        paths.benchmark("au_label_agreement")
     wildcard_constraints:
         dataset=datasets_of_kind("synthetic"),
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    log:
-        "results/{dataset}/logs/au_label_agreement.log",
-    benchmark:
-        "results/{dataset}/benchmarks/au_label_agreement.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("au_label_agreement"),
     shell:
-        "autalk au-agreement --config {params.config} --dataset {wildcards.dataset} --labels {input.labels}"
+        "autalk au-agreement --settings {params.settings:q} --dataset {wildcards.dataset} --labels {input.labels}"
         " --truth {input.truth} --output {output.table} 2> {log}"
 
 
 rule pretrain_au_classifier:
     input:
-        labels="resources/{dataset}/au_labels.parquet",
-        qc="resources/{dataset}/qc.parquet",
+        labels=paths.AU_LABELS,
+        qc=paths.QC,
         clips=clip_dirs,
     output:
-        model="resources/{dataset}/models/au_classifier.pt",
-        metrics=report("results/{dataset}/au_classifier_metrics.csv", caption="../report/au_classifier.rst", category="Action units"),
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("aus", "au_classifier", "splits", "preprocess"),
-        clips_root="resources/{dataset}/clips",
+        model=paths.AU_CLASSIFIER,
+        metrics=report(paths.AU_CLASSIFIER_METRICS, caption="../report/au_classifier.rst", category="Action units"),
+    log:
+        paths.log("pretrain_au_classifier"),
+    benchmark:
+        paths.benchmark("pretrain_au_classifier")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 4
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
-    log:
-        "results/{dataset}/logs/pretrain_au_classifier.log",
-    benchmark:
-        "results/{dataset}/benchmarks/pretrain_au_classifier.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("pretrain_au_classifier"),
+        clips_root=paths.CLIPS,
     shell:
-        "autalk pretrain-au-classifier --config {params.config} --dataset {wildcards.dataset} --labels {input.labels}"
-        " --qc {input.qc} --clips-root {params.clips_root} --model {output.model} --metrics {output.metrics} 2> {log}"
+        "autalk pretrain-au-classifier --settings {params.settings:q} --dataset {wildcards.dataset}"
+        " --labels {input.labels} --qc {input.qc} --clips-root {params.clips_root} --model {output.model}"
+        " --metrics {output.metrics} 2> {log}"
 
 
 rule pretrain_audio2au:
     input:
-        labels="resources/{dataset}/au_labels.parquet",
-        qc="resources/{dataset}/qc.parquet",
+        labels=paths.AU_LABELS,
+        qc=paths.QC,
         clips=clip_dirs,
     output:
-        model="resources/{dataset}/models/audio2au.pt",
-        metrics=report("results/{dataset}/audio2au_metrics.csv", caption="../report/audio2au.rst", category="Action units"),
-        plot=report("results/{dataset}/audio2au_trajectories.png", caption="../report/audio2au_plot.rst", category="Action units"),
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("aus", "audio2au", "splits", "preprocess", "model"),
-        clips_root="resources/{dataset}/clips",
+        model=paths.AUDIO2AU,
+        metrics=report(paths.AUDIO2AU_METRICS, caption="../report/audio2au.rst", category="Action units"),
+        plot=report(paths.AUDIO2AU_PLOT, caption="../report/audio2au_plot.rst", category="Action units"),
+    log:
+        paths.log("pretrain_audio2au"),
+    benchmark:
+        paths.benchmark("pretrain_audio2au")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 4
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
-    log:
-        "results/{dataset}/logs/pretrain_audio2au.log",
-    benchmark:
-        "results/{dataset}/benchmarks/pretrain_audio2au.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("pretrain_audio2au"),
+        clips_root=paths.CLIPS,
     shell:
-        "autalk pretrain-audio2au --config {params.config} --dataset {wildcards.dataset} --labels {input.labels}"
+        "autalk pretrain-audio2au --settings {params.settings:q} --dataset {wildcards.dataset} --labels {input.labels}"
         " --qc {input.qc} --clips-root {params.clips_root} --model {output.model} --metrics {output.metrics}"
         " --plot {output.plot} 2> {log}"

@@ -1,47 +1,34 @@
-# Shared helpers: the validated config as dataclasses, path patterns, and per-rule settings.
-# Rules build every path from the patterns here, never ad hoc.
-import json
-import shlex
+# Shared helpers: the validated config as dataclasses and each stage's settings. Path patterns live in
+# autalk.paths and the config sections each stage reads in autalk.stages: rules name them, never restate them.
+# Naming: `ds` is one dataset's settings (autalk.config.DatasetConfig), CFG the whole config.
 import sys
-from pathlib import Path
 
-from autalk.config import config_from_dict, read_config_file, _deep_merge
+import yaml
+from snakemake.utils import update_config, validate
 
-# The `configfile:` directive's file first, then --configfile files, which Snakemake lets override it.
-_CLI_FILES = [str(p) for p in workflow.config_settings.configfiles]
-CONFIG_FILES = [str(p) for p in workflow.configfiles if str(p) not in _CLI_FILES] + _CLI_FILES
-
-
-def _files_config():
-    merged = {}
-    for path in CONFIG_FILES:
-        merged = _deep_merge(merged, read_config_file(path))
-    return merged
+from autalk import paths, stages
+from autalk.config import config_from_dict
+from autalk.systems import REFERENCE_SYSTEMS
 
 
-if _files_config() != config:
-    raise ValueError(
-        "autalk reads its settings from config files: put overrides in a YAML file and pass it with "
-        "--configfile (e.g. --configfile config.yaml my_ablation.yaml) instead of --config KEY=VALUE."
-    )
-
-CFG = config_from_dict(config, source=", ".join(CONFIG_FILES))
-
-
-class ConfigFiles:
-    """The config files every command is given (``--config {params.config}``). Not a str on purpose: Snakemake
-    records only params of builtin types for its rerun decisions, so renaming, adding or reordering a
-    --configfile reruns nothing by itself; the ``settings`` param of each rule (the config sections the stage
-    reads) is what reruns a stage when one of its settings changes."""
-
-    def __init__(self, files):
-        self.files = list(files)
-
-    def __str__(self):
-        return " ".join(shlex.quote(f) for f in self.files)
+def _typed_overrides():
+    """--config KEY=VALUE as YAML with its types. Snakemake reads a nested VALUE (datasets={demo: {...}}) with
+    every scalar a string, which the schema refuses; each override is read again here, as a config file is."""
+    overrides = {}
+    for entry in workflow.config_settings.config_args or []:
+        key, _, value = entry.partition("=")
+        try:
+            overrides[key] = yaml.safe_load(value) if value else None
+        except yaml.YAMLError as err:
+            raise ValueError(f"--config {key}=...: not a YAML value ({err})") from None
+    return overrides
 
 
-CONFIG_ARGS = ConfigFiles(CONFIG_FILES)
+update_config(config, _typed_overrides())
+validate(config, "../schemas/config.schema.yaml", set_default=False)
+_SOURCES = [str(p) for p in workflow.configfiles] + (["--config"] if workflow.config_settings.config_args else [])
+CFG = config_from_dict(config, source=", ".join(_SOURCES))
+
 
 wildcard_constraints:
     dataset="|".join(CFG.datasets),
@@ -49,80 +36,64 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9_]+",
 
 
-def ds(wildcards):
+def dataset(wildcards):
     return CFG.dataset(wildcards.dataset)
 
 
-def settings(*sections):
-    """A rule's params: the config sections it reads, so a change re-runs exactly the stages that use it."""
+def stage_settings(stage):
+    """A rule's ``settings`` param: the sections its stage reads (autalk.stages), with the variant's overrides
+    where the rule has a {variant}. Snakemake records it, so a change reruns exactly the stages it concerns;
+    the command reads its settings from it (``--settings {params.settings:q}``)."""
 
     def get(wildcards):
-        cfg = ds(wildcards)
-        if hasattr(wildcards, "variant"):
-            cfg = cfg.variant(wildcards.variant)
-        return json.dumps({s: _asdict(getattr(cfg, s)) for s in sections}, sort_keys=True)
+        ds = dataset(wildcards)
+        if "variant" in wildcards.keys():
+            ds = stages.for_system(ds, wildcards.variant)
+        return stages.settings_json(stage, ds)
 
     return get
 
 
-def _asdict(obj):
-    import dataclasses
-
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
-
-
 def speakers(wildcards):
-    return ds(wildcards).speakers
+    return dataset(wildcards).speakers
 
 
 def clip_dirs(wildcards):
-    return expand("resources/{dataset}/clips/{speaker}", dataset=wildcards.dataset, speaker=speakers(wildcards))
+    return expand(paths.SPEAKER_CLIPS, dataset=wildcards.dataset, speaker=speakers(wildcards))
 
 
 def qc_tables(wildcards):
-    return expand("resources/{dataset}/qc/{speaker}.parquet", dataset=wildcards.dataset, speaker=speakers(wildcards))
+    return expand(paths.SPEAKER_QC, dataset=wildcards.dataset, speaker=speakers(wildcards))
 
 
 def eval_variants(wildcards):
-    return ds(wildcards).evaluation.variants
+    return dataset(wildcards).evaluation.variants
 
 
 def datasets_of_kind(kind):
     """A wildcard regex matching the datasets whose source is of this kind (never matching if none)."""
-    names = [n for n, d in CFG.datasets.items() if d.source.kind == kind]
+    names = [name for name, ds in CFG.datasets.items() if ds.source.kind == kind]
     return "|".join(names) if names else "(?!)"
 
 
 def acquired_flags(wildcards):
     """What must exist before a dataset's manifest can be built, by source kind."""
-    kind = ds(wildcards).source.kind
+    kind = dataset(wildcards).source.kind
     if kind == "grid":
-        return expand("resources/{dataset}/raw/{speaker}.acquired", dataset=wildcards.dataset, speaker=speakers(wildcards))
+        return expand(paths.GRID_ACQUIRED, dataset=wildcards.dataset, speaker=speakers(wildcards))
     if kind == "synthetic":
-        return expand("resources/{dataset}/raw/synth.complete", dataset=wildcards.dataset)
-    return expand("resources/{dataset}/raw/local.complete", dataset=wildcards.dataset)
+        return expand(paths.SYNTHESIZED, dataset=wildcards.dataset)
+    return expand(paths.LOCAL_LOCATED, dataset=wildcards.dataset)
 
 
 # Generation and evaluation: a {variant} of those rules is a trained variant or one of the reference systems.
-REFERENCE_SYSTEMS = ["static", "real"]
-GENERATOR_VARIANT = r"(?!(?:static|real)$)[A-Za-z0-9_]+"
-
-
-def system_settings(*sections):
-    """``settings`` for rules whose {variant} may also be a reference system (which has no variant overrides)."""
-
-    def get(wildcards):
-        cfg = ds(wildcards)
-        if wildcards.variant not in REFERENCE_SYSTEMS:
-            cfg = cfg.variant(wildcards.variant)
-        return json.dumps({s: _asdict(getattr(cfg, s)) for s in sections}, sort_keys=True)
-
-    return get
+REFERENCE_SYSTEM = "|".join(REFERENCE_SYSTEMS)
+GENERATOR_VARIANT = rf"(?!(?:{REFERENCE_SYSTEM})$)[A-Za-z0-9_]+"
 
 
 def eval_systems(wildcards):
     """Rows of the metric table: the evaluated variants (full first, as configured), then the references."""
-    return eval_variants(wildcards) + REFERENCE_SYSTEMS
+    return eval_variants(wildcards) + list(REFERENCE_SYSTEMS)
 
 
 _BACKEND_WARNED = set()
@@ -133,7 +104,7 @@ def au_backend(wildcards):
     once, when the run is planned, if ``auto`` falls back to the landmark approximation."""
     from autalk.aus.labelling import auto_backend_warning, resolve_backend
 
-    aus = ds(wildcards).aus
+    aus = dataset(wildcards).aus
     warning = auto_backend_warning(aus, wildcards.dataset)
     if warning and wildcards.dataset not in _BACKEND_WARNED:
         _BACKEND_WARNED.add(wildcards.dataset)
@@ -143,9 +114,9 @@ def au_backend(wildcards):
 
 def pyfeat_raw(wildcards):
     """py-feat's raw detections, needed only when the dataset's AU backend is pyfeat."""
-    if ds(wildcards).aus.backend != "pyfeat":
+    if dataset(wildcards).aus.backend != "pyfeat":
         return []
-    return expand("resources/{dataset}/au_pyfeat_raw.parquet", dataset=wildcards.dataset)
+    return expand(paths.PYFEAT_RAW, dataset=wildcards.dataset)
 
 
 def pyfeat_arg(wildcards):
@@ -162,4 +133,11 @@ def trainer_launcher(wildcards, resources):
 
 def paper_table_inputs(wildcards):
     """Per-dataset paper tables of the real corpora: what `results/paper_tables.md` gathers."""
-    return [f"results/{name}_paper_tables.md" for name, d in CFG.datasets.items() if d.source.kind != "synthetic"]
+    return [
+        paths.PAPER_TABLES.format(dataset=name) for name, ds in CFG.datasets.items() if ds.source.kind != "synthetic"
+    ]
+
+
+def report_variant(wildcards):
+    """The variant whose samples the report's front page shows: the first evaluated one."""
+    return eval_variants(wildcards)[0]

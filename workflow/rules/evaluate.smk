@@ -4,31 +4,30 @@
 
 rule evaluate_variant:
     input:
-        generated="results/{dataset}/generated/{variant}",
-        labels="resources/{dataset}/au_labels.parquet",
-        qc="resources/{dataset}/qc.parquet",
+        generated=paths.GENERATED,
+        labels=paths.AU_LABELS,
+        qc=paths.QC,
         clips=clip_dirs,
-        au_classifier="resources/{dataset}/models/au_classifier.pt",
-        sync_expert="resources/{dataset}/models/sync_expert.pt",
+        au_classifier=paths.AU_CLASSIFIER,
+        sync_expert=paths.SYNC_EXPERT,
     output:
-        per_clip="results/{dataset}/metrics/{variant}.csv",
-        traces="results/{dataset}/metrics/{variant}.traces.npz",
-    params:
-        config=CONFIG_ARGS,
-        settings=system_settings("evaluation", "sync_expert", "splits", "aus", "training"),
-        clips_root="resources/{dataset}/clips",
+        per_clip=paths.CLIP_METRICS,
+        traces=paths.TRACES,
+    log:
+        paths.log("evaluate/{variant}"),
+    benchmark:
+        paths.benchmark("evaluate/{variant}")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
-    log:
-        "results/{dataset}/logs/evaluate/{variant}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/evaluate/{variant}.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("evaluate_variant"),
+        clips_root=paths.CLIPS,
     shell:
-        "autalk evaluate --config {params.config} --dataset {wildcards.dataset} --system {wildcards.variant}"
+        "autalk evaluate --settings {params.settings:q} --dataset {wildcards.dataset} --system {wildcards.variant}"
         " --generated {input.generated} --labels {input.labels} --qc {input.qc} --clips-root {params.clips_root}"
         " --au-classifier {input.au_classifier} --sync-expert {input.sync_expert} --output {output.per_clip}"
         " --traces {output.traces} 2> {log}"
@@ -36,55 +35,53 @@ rule evaluate_variant:
 
 rule metric_tables:
     input:
-        systems=lambda wc: expand("results/{dataset}/metrics/{variant}.csv", dataset=wc.dataset, variant=eval_systems(wc)),
-        labels="resources/{dataset}/au_labels.parquet",
+        systems=lambda wc: expand(paths.CLIP_METRICS, dataset=wc.dataset, variant=eval_systems(wc)),
+        labels=paths.AU_LABELS,
     output:
-        metrics=report("results/{dataset}_metrics.csv", caption="../report/metrics.rst", category="Results"),
-        all_frames="results/{dataset}_metrics_all_frames.csv",
-        ablation=report("results/{dataset}_ablation.csv", caption="../report/ablation.rst", category="Results"),
-        paper=report("results/{dataset}_paper_tables.md", caption="../report/paper_tables.rst", category="Results"),
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("evaluation", "training", "splits", "preprocess"),
+        metrics=report(paths.METRICS, caption="../report/metrics.rst", category="Results"),
+        all_frames=paths.METRICS_ALL_FRAMES,
+        ablation=report(paths.ABLATION, caption="../report/ablation.rst", category="Results"),
+        paper=report(paths.PAPER_TABLES, caption="../report/paper_tables.rst", category="Results"),
+    log:
+        paths.log("metric_tables"),
+    benchmark:
+        paths.benchmark("metric_tables")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    log:
-        "results/{dataset}/logs/metric_tables.log",
-    benchmark:
-        "results/{dataset}/benchmarks/metric_tables.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("metric_tables"),
     shell:
-        "autalk metric-tables --config {params.config} --dataset {wildcards.dataset} --per-clip {input.systems}"
+        "autalk metric-tables --settings {params.settings:q} --dataset {wildcards.dataset} --per-clip {input.systems}"
         " --labels {input.labels} --metrics {output.metrics} --metrics-all-frames {output.all_frames}"
         " --ablation {output.ablation} --paper-tables {output.paper} 2> {log}"
 
 
 rule evaluation_figures:
     input:
-        traces=lambda wc: expand("results/{dataset}/metrics/{variant}.traces.npz", dataset=wc.dataset, variant=eval_systems(wc)),
-        labels="resources/{dataset}/au_labels.parquet",
+        traces=lambda wc: expand(paths.TRACES, dataset=wc.dataset, variant=eval_systems(wc)),
+        labels=paths.AU_LABELS,
     output:
-        au=report("results/{dataset}/evaluation/au_trajectories.png", caption="../report/au_trajectories.rst", category="Results"),
-        sync=report("results/{dataset}/evaluation/sync_curves.png", caption="../report/sync_curves.rst", category="Results"),
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("evaluation", "aus"),
+        au=report(paths.AU_TRAJECTORIES, caption="../report/au_trajectories.rst", category="Results"),
+        sync=report(paths.SYNC_CURVES, caption="../report/sync_curves.rst", category="Results"),
+    log:
+        paths.log("evaluation_figures"),
+    benchmark:
+        paths.benchmark("evaluation_figures")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    log:
-        "results/{dataset}/logs/evaluation_figures.log",
-    benchmark:
-        "results/{dataset}/benchmarks/evaluation_figures.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("evaluation_figures"),
     shell:
-        "autalk evaluation-figures --config {params.config} --dataset {wildcards.dataset} --traces {input.traces}"
-        " --labels {input.labels} --au-plot {output.au} --sync-plot {output.sync} 2> {log}"
+        "autalk evaluation-figures --settings {params.settings:q} --dataset {wildcards.dataset}"
+        " --traces {input.traces} --labels {input.labels} --au-plot {output.au} --sync-plot {output.sync} 2> {log}"
 
 
 rule paper_tables:
@@ -92,17 +89,17 @@ rule paper_tables:
     input:
         tables=paper_table_inputs,
     output:
-        report("results/paper_tables.md", caption="../report/paper_tables.rst", category="Results"),
+        report(paths.ALL_PAPER_TABLES, caption="../report/paper_tables.rst", category="Results"),
+    log:
+        paths.ALL_PAPER_TABLES_LOG,
+    benchmark:
+        paths.ALL_PAPER_TABLES_BENCHMARK
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    log:
-        "results/logs/paper_tables.log",
-    benchmark:
-        "results/benchmarks/paper_tables.tsv"
-    conda:
-        "../../envs/autalk.yaml"
     shell:
         "cat {input.tables} > {output} 2> {log}"
 
@@ -110,23 +107,23 @@ rule paper_tables:
 rule report_overview:
     """The report's front page material: the metric table and the main variant's first real | generated video."""
     input:
-        metrics="results/{dataset}_metrics.csv",
-        samples=lambda wc: f"results/{wc.dataset}/samples/{eval_variants(wc)[0]}",
+        metrics=paths.METRICS,
+        samples=lambda wc: paths.SAMPLES.format(dataset=wc.dataset, variant=report_variant(wc)),
     output:
-        report("results/{dataset}/overview.html", caption="../report/overview.rst", category="Overview"),
-    params:
-        variant=lambda wc: eval_variants(wc)[0],
+        report(paths.OVERVIEW, caption="../report/overview.rst", category="Overview"),
+    log:
+        paths.log("report_overview"),
+    benchmark:
+        paths.benchmark("report_overview")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     # The job step (snakemake + autalk + pandas) peaks near 560 MB: 500 MB was killed under SLURM.
     resources:
         mem_mb=2000,
         runtime=5,
-    log:
-        "results/{dataset}/logs/report_overview.log",
-    benchmark:
-        "results/{dataset}/benchmarks/report_overview.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        variant=report_variant,
     shell:
         "autalk report-overview --dataset {wildcards.dataset} --metrics {input.metrics} --samples {input.samples}"
         " --variant {params.variant} --output {output} 2> {log}"

@@ -5,39 +5,38 @@
 
 rule generate_test_clips:
     input:
-        model="resources/{dataset}/models/generator/{variant}.pt",
-        labels="resources/{dataset}/au_labels.parquet",
-        qc="resources/{dataset}/qc.parquet",
-        manifest="resources/{dataset}/manifest.parquet",
+        model=paths.GENERATOR,
+        labels=paths.AU_LABELS,
+        qc=paths.QC,
+        manifest=paths.MANIFEST,
         clips=clip_dirs,
     output:
-        clips=directory("results/{dataset}/generated/{variant}"),
+        clips=directory(paths.GENERATED),
         samples=report(
-            directory("results/{dataset}/samples/{variant}"),
+            directory(paths.SAMPLES),
             patterns=["{name}.mp4"],
             caption="../report/samples.rst",
             category="Results",
             subcategory="Sample videos",
         ),
+    log:
+        paths.log("generate/{variant}"),
+    benchmark:
+        paths.benchmark("generate/{variant}")
     wildcard_constraints:
         variant=GENERATOR_VARIANT,
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("evaluation", "splits"),
-        clips_root="resources/{dataset}/clips",
+    conda:
+        "../../envs/autalk.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
-    log:
-        "results/{dataset}/logs/generate/{variant}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/generate/{variant}.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("generate_test_clips"),
+        clips_root=paths.CLIPS,
     shell:
-        "autalk generate-clips --config {params.config} --dataset {wildcards.dataset} --system {wildcards.variant}"
+        "autalk generate-clips --settings {params.settings:q} --dataset {wildcards.dataset} --system {wildcards.variant}"
         " --model {input.model} --labels {input.labels} --qc {input.qc} --clips-root {params.clips_root}"
         " --manifest {input.manifest} --out-dir {output.clips} --samples-dir {output.samples} 2> {log}"
 
@@ -45,28 +44,27 @@ rule generate_test_clips:
 rule reference_clips:
     """The reference rows' clips: static (identity frame copied) and real (the real aligned video)."""
     input:
-        qc="resources/{dataset}/qc.parquet",
-        manifest="resources/{dataset}/manifest.parquet",
+        qc=paths.QC,
+        manifest=paths.MANIFEST,
         clips=clip_dirs,
     output:
-        clips=directory("results/{dataset}/generated/{variant}"),
+        clips=directory(paths.GENERATED),
+    log:
+        paths.log("generate/{variant}"),
+    benchmark:
+        paths.benchmark("generate/{variant}")
     wildcard_constraints:
-        variant="|".join(REFERENCE_SYSTEMS),
-    params:
-        config=CONFIG_ARGS,
-        settings=system_settings("splits", "evaluation"),
-        clips_root="resources/{dataset}/clips",
+        variant=REFERENCE_SYSTEM,
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    log:
-        "results/{dataset}/logs/generate/{variant}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/generate/{variant}.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("reference_clips"),
+        clips_root=paths.CLIPS,
     shell:
-        "autalk generate-clips --config {params.config} --dataset {wildcards.dataset} --system {wildcards.variant}"
+        "autalk generate-clips --settings {params.settings:q} --dataset {wildcards.dataset} --system {wildcards.variant}"
         " --qc {input.qc} --clips-root {params.clips_root} --manifest {input.manifest} --out-dir {output.clips}"
         " 2> {log}"

@@ -4,25 +4,24 @@
 
 rule preprocess_speaker:
     input:
-        manifest="resources/{dataset}/manifest.parquet",
+        manifest=paths.MANIFEST,
     output:
-        clips=directory("resources/{dataset}/clips/{speaker}"),
-        qc="resources/{dataset}/qc/{speaker}.parquet",
-    params:
-        config=CONFIG_ARGS,
-        settings=settings("preprocess"),
+        clips=directory(paths.SPEAKER_CLIPS),
+        qc=paths.SPEAKER_QC,
+    log:
+        paths.log("preprocess/{speaker}"),
+    benchmark:
+        paths.benchmark("preprocess/{speaker}")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 4
     resources:
         mem_mb=4000,
         runtime=120,
-    log:
-        "results/{dataset}/logs/preprocess/{speaker}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/preprocess/{speaker}.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        settings=stage_settings("preprocess_speaker"),
     shell:
-        "autalk preprocess --config {params.config} --dataset {wildcards.dataset} --manifest {input.manifest}"
+        "autalk preprocess --settings {params.settings:q} --dataset {wildcards.dataset} --manifest {input.manifest}"
         " --speaker {wildcards.speaker} --out-dir {output.clips} --qc {output.qc} --threads {threads} 2> {log}"
 
 
@@ -32,21 +31,21 @@ rule qc_summary:
         qc=qc_tables,
         clips=clip_dirs,
     output:
-        qc="resources/{dataset}/qc.parquet",
-        landmarks="resources/{dataset}/landmarks.parquet",
-        summary=report("results/{dataset}/qc_summary.csv", caption="../report/qc_summary.rst", category="Preprocessing"),
-    params:
-        clips_root="resources/{dataset}/clips",
+        qc=paths.QC,
+        landmarks=paths.LANDMARKS,
+        summary=report(paths.QC_SUMMARY, caption="../report/qc_summary.rst", category="Preprocessing"),
+    log:
+        paths.log("qc_summary"),
+    benchmark:
+        paths.benchmark("qc_summary")
+    conda:
+        "../../envs/autalk.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    log:
-        "results/{dataset}/logs/qc_summary.log",
-    benchmark:
-        "results/{dataset}/benchmarks/qc_summary.tsv"
-    conda:
-        "../../envs/autalk.yaml"
+    params:
+        clips_root=paths.CLIPS,
     shell:
         "autalk qc-summary --qc-tables {input.qc} --clips-root {params.clips_root} --qc {output.qc}"
         " --landmarks {output.landmarks} --summary {output.summary} 2> {log}"

@@ -4,12 +4,15 @@ import argparse
 from pathlib import Path
 
 
-def add_config_args(parser: argparse.ArgumentParser, dataset: bool = True) -> None:
-    """The arguments every config-driven subcommand takes: config file(s) and the dataset name."""
-    parser.add_argument("--config", nargs="+", default=["config.yaml"], metavar="YAML",
-                        help="config file(s); later ones override earlier ones")
-    if dataset:
-        parser.add_argument("--dataset", required=True, help="dataset name from the config")
+def add_settings_args(parser: argparse.ArgumentParser) -> None:
+    """How a stage's command gets its settings: from its rule (``--settings``, what autalk/stages.py declares for
+    the stage), or, run by hand, from config file(s) (``--config``, of which it takes the same sections)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--settings", metavar="JSON",
+                        help="the stage's config sections as its workflow rule passes them")
+    source.add_argument("--config", nargs="+", default=["config.yaml"], metavar="YAML",
+                        help="config file(s), later ones overriding earlier ones (default: config.yaml)")
+    parser.add_argument("--dataset", required=True, help="dataset name from the config")
 
 
 def add_clip_args(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +26,15 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
 
 
-def dataset_config(args: argparse.Namespace):
-    from autalk.config import load_config
+def stage_settings(args: argparse.Namespace, stage: str, system: str | None = None):
+    """The settings ``stage`` may read (autalk/stages.py): the sections of the dataset its rule passed, or those
+    of the config files with the variant ``system`` applied; reading any other section raises."""
+    from autalk import stages
 
-    return load_config(*args.config).dataset(args.dataset)
+    text = args.settings
+    if text is None:
+        from autalk.config import load_config
+
+        ds = load_config(*args.config).dataset(args.dataset)
+        text = stages.settings_json(stage, ds if system is None else stages.for_system(ds, system))
+    return stages.stage_config(stage, args.dataset, text)

@@ -4,8 +4,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from autalk.commands import add_config_args
-
 
 def _schema(args: argparse.Namespace) -> None:
     from autalk.config import schema_yaml
@@ -32,5 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=_schema)
     p = sub.add_parser("check-config", help="validate config file(s) and summarise the datasets")
-    add_config_args(p, dataset=False)
+    p.add_argument("--config", nargs="+", default=["config.yaml"], metavar="YAML",
+                   help="config file(s), later ones overriding earlier ones (default: config.yaml)")
     p.set_defaults(func=_check)

@@ -4,13 +4,13 @@ ablation / paper tables, and the evaluation figures of the report."""
 import argparse
 from pathlib import Path
 
-from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
+from autalk.commands import add_clip_args, add_device_arg, add_settings_args, stage_settings
 from autalk.devices import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-sync-expert", help="train the audio-visual sync expert used as a metric")
-    add_config_args(p)
+    add_settings_args(p)
     add_clip_args(p)
     p.add_argument("--model", required=True, type=Path, help="sync expert checkpoint to write")
     p.add_argument("--metrics", required=True, type=Path, help="per-epoch training/validation metrics CSV")
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train_sync_expert)
 
     p = sub.add_parser("evaluate", help="per-clip metrics of one system's rendered test clips")
-    add_config_args(p)
+    add_settings_args(p)
     p.add_argument("--system", required=True, help="variant name, or static / real")
     p.add_argument("--generated", required=True, type=Path, help="directory of the system's rendered clips")
     p.add_argument("--labels", required=True, type=Path, help="AU label table")
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("metric-tables", help="metric, ablation and paper tables from per-clip metrics")
-    add_config_args(p)
+    add_settings_args(p)
     p.add_argument("--per-clip", required=True, nargs="+", type=Path,
                    help="per-clip CSVs, full model first, then the variants, static and real")
     p.add_argument("--labels", required=True, type=Path, help="AU label table (its metadata names the backend)")
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_metric_tables)
 
     p = sub.add_parser("evaluation-figures", help="AU trajectories and sync curves of each system on sample clips")
-    add_config_args(p)
+    add_settings_args(p)
     p.add_argument("--traces", required=True, nargs="+", type=Path, help="traces .npz of each system")
     p.add_argument("--labels", required=True, type=Path, help="AU label table")
     p.add_argument("--au-plot", required=True, type=Path, help="PNG of AU trajectories to write")
@@ -63,14 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train_sync_expert(args: argparse.Namespace) -> None:
     from autalk.train.sync_expert import train_sync_expert
 
-    train_sync_expert(dataset_config(args), args.qc, args.clips_root, args.model, args.metrics,
-                      resolve_device(args.device))
+    ds = stage_settings(args, "train_sync_expert")
+    train_sync_expert(ds, args.qc, args.clips_root, args.model, args.metrics, resolve_device(args.device))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from autalk.evaluate.systems import evaluate_system
 
-    evaluate_system(args.system, dataset_config(args), args.generated, args.labels, args.qc, args.clips_root,
+    ds = stage_settings(args, "evaluate_variant", args.system)
+    evaluate_system(args.system, ds, args.generated, args.labels, args.qc, args.clips_root,
                     args.au_classifier, args.sync_expert, args.output, args.traces, resolve_device(args.device))
 
 
@@ -85,7 +86,7 @@ def _metric_tables(args: argparse.Namespace) -> None:
     write_text(all_frames.to_csv(index=False), args.metrics_all_frames)
     write_text(ablation_table(metrics).to_csv(index=False), args.ablation)
     if args.paper_tables is not None:
-        lines = protocol(dataset_config(args), backend)
+        lines = protocol(stage_settings(args, "metric_tables"), backend)
         write_text(paper_tables(args.dataset, metrics, lines, all_frames), args.paper_tables)
     print(metrics.to_string(index=False))
 
@@ -93,7 +94,8 @@ def _metric_tables(args: argparse.Namespace) -> None:
 def _figures(args: argparse.Namespace) -> None:
     from autalk.evaluate.figures import evaluation_figures
 
-    evaluation_figures(dataset_config(args), args.traces, args.labels, args.au_plot, args.sync_plot)
+    ds = stage_settings(args, "evaluation_figures")
+    evaluation_figures(ds, args.traces, args.labels, args.au_plot, args.sync_plot)
 
 
 def _overview(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from autalk.commands import add_clip_args, add_config_args, add_device_arg, dataset_config
+from autalk.commands import add_clip_args, add_device_arg, add_settings_args, stage_settings
 from autalk.devices import resolve_device
 
 
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Render every kept test clip as {utt_id}.mp4 (H.264 + its audio) and {utt_id}.npz "
                                    "(exact frames for the metrics) with a trained variant (--model) or a reference "
                                    "system (static: the identity frame held still; real: the real video).")
-    add_config_args(p)
+    add_settings_args(p)
     p.add_argument("--system", required=True, help="variant name, or 'static' / 'real'")
     p.add_argument("--model", type=Path, help="generator checkpoint of the variant (not for static/real)")
     p.add_argument("--labels", type=Path, help="AU label table (needed by a ground-truth-AU variant)")
@@ -54,12 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _generate_clips(args: argparse.Namespace) -> None:
-    from autalk.generate.clips import REFERENCE_SYSTEMS, render_system
+    from autalk.generate.clips import render_system
+    from autalk.systems import REFERENCE_SYSTEMS
 
-    cfg = dataset_config(args)
-    if args.system not in REFERENCE_SYSTEMS:
-        cfg = cfg.variant(args.system)
-    render_system(args.system, cfg, args.qc, args.clips_root, args.manifest, args.out_dir, args.samples_dir,
+    stage = "reference_clips" if args.system in REFERENCE_SYSTEMS else "generate_test_clips"
+    ds = stage_settings(args, stage, args.system)
+    render_system(args.system, ds, args.qc, args.clips_root, args.manifest, args.out_dir, args.samples_dir,
                   args.model, args.labels, resolve_device(args.device))
 
 

@@ -2,16 +2,16 @@
 
 import argparse
 
-from autalk.commands import add_config_args, dataset_config
+from autalk.commands import add_settings_args, stage_settings
 
 
 def _preprocess(args: argparse.Namespace) -> None:
     from autalk.acquire.manifest import check_manifest_dataset
     from autalk.preprocess.speaker import preprocess_speaker
 
-    cfg = dataset_config(args)
-    check_manifest_dataset(args.manifest, cfg, args.speaker)
-    preprocess_speaker(cfg.preprocess, args.manifest, args.speaker, args.out_dir, args.qc, threads=args.threads)
+    ds = stage_settings(args, "preprocess_speaker")
+    check_manifest_dataset(args.manifest, ds, args.speaker)
+    preprocess_speaker(ds.preprocess, args.manifest, args.speaker, args.out_dir, args.qc, threads=args.threads)
 
 
 def _qc_summary(args: argparse.Namespace) -> None:
@@ -23,7 +23,7 @@ def _qc_summary(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preprocess", help="align faces, extract MFCC windows and QC one speaker's clips")
-    add_config_args(p)
+    add_settings_args(p)
     p.add_argument("--manifest", required=True, help="manifest.parquet of the dataset")
     p.add_argument("--speaker", required=True, help="speaker whose clips are processed")
     p.add_argument("--out-dir", required=True, help="folder of the speaker's clip files (replaced as a whole)")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from autalk.atomic import atomic_file
 from autalk.errors import DataError
+from autalk.paths import clip_file
 
 QC_COLUMNS = ["utt_id", "speaker", "status", "reason", "detail", "n_frames", "n_interpolated"]
 
@@ -107,5 +108,4 @@ def kept_clip_paths(qc_path: str | Path, clips_root: str | Path,
     table = table[table["status"] == "kept"]
     if speakers is not None:
         table = table[table["speaker"].isin(speakers)]
-    root = Path(clips_root)
-    return {row.utt_id: root / row.speaker / f"{row.utt_id}.npz" for row in table.itertuples()}
+    return {row.utt_id: clip_file(clips_root, row.speaker, row.utt_id) for row in table.itertuples()}

@@ -29,9 +29,9 @@ from autalk.data.clips import Clip, kept_clip_paths, load_clip
 from autalk.errors import ConfigError, DataError
 from autalk.generate.video import side_by_side, write_mp4
 from autalk.preprocess.audio import load_audio
+from autalk.systems import REFERENCE_SYSTEMS
 
 log = logging.getLogger(__name__)
-REFERENCE_SYSTEMS = ("static", "real")
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

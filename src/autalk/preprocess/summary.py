@@ -12,6 +12,7 @@ import pandas as pd
 from autalk.atomic import atomic_file
 from autalk.data.clips import QC_COLUMNS, load_clip_array, read_qc
 from autalk.errors import DataError
+from autalk.paths import clip_file
 from autalk.preprocess.qc import REASONS
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,9 @@ def merge_qc(paths: list[str | Path]) -> pd.DataFrame:
 
 def landmarks_table(qc: pd.DataFrame, clips_root: str | Path) -> pd.DataFrame:
     """One row per frame of every kept clip: utt_id, frame, x0..x67, y0..y67 in aligned-crop pixels."""
-    root = Path(clips_root)
     parts = []
     for row in qc[qc["status"] == "kept"].itertuples():
-        points = load_clip_array(root / row.speaker / f"{row.utt_id}.npz", "landmarks")
+        points = load_clip_array(clip_file(clips_root, row.speaker, row.utt_id), "landmarks")
         if points.shape[0] != row.n_frames:
             raise DataError(f"clip {row.utt_id}: {points.shape[0]} frames on disk, QC table says {row.n_frames}")
         part = pd.DataFrame(np.hstack([points[:, :, 0], points[:, :, 1]]), columns=LANDMARK_COLUMNS)
