@@ -302,7 +302,8 @@ def main() -> None:
           f"(goal >= 0.5x; decode + a dlib fit on every frame, nothing else, reaches {t_decode / t_floor:.2f}x); "
           f"kept {len(ours_res)} of {len(jobs)} clips")
     print(f"ours / floor = {t_floor / t_ours:.2f}x (goal >= 0.8x); "
-          f"faithful mode / floor = {t_floor / t_faithful:.2f}x, kept {len(faithful_res)} of {len(jobs)} clips; crop difference tracked vs faithful "
+          f"faithful mode / floor = {t_floor / t_faithful:.2f}x, kept {len(faithful_res)} of {len(jobs)} clips; "
+          "crop difference tracked vs faithful "
           f"{crop_difference(ours_res, faithful_res, cfg.faces.crop_size):.3f} px (128 px crop)")
 
 

@@ -25,12 +25,11 @@ from torch.utils.data import DataLoader
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from training_fixtures import make_corpus, with_run  # noqa: E402
-
 from autalk.config import load_config  # noqa: E402
 from autalk.data.clips import kept_clip_paths  # noqa: E402
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips  # noqa: E402
 from autalk.train.generator import train  # noqa: E402
+from training_fixtures import make_corpus, with_run  # noqa: E402
 
 
 def scale_config(dataset: str, device: str, steps: int, cpu_bf16: bool = False):

@@ -36,7 +36,8 @@ class Workspace:
         env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
-            logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("results/*/logs/**/*.log")))
+            logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
+                             for p in sorted(self.root.glob("results/*/logs/**/*.log")))
             pytest.fail(f"snakemake {' '.join(targets)} failed:\n{proc.stderr[-4000:]}\n{logs}")
 
 

@@ -35,7 +35,8 @@ def chromium() -> str:
         if shutil.which("apt-get") is None or os.geteuid() != 0:
             pytest.skip("chromium is missing and cannot be installed here (needs apt-get as root)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]]
+        steps = [["apt-get", "update", "-qq"],
+                 ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]]
         for step in steps:
             proc = subprocess.run(step, capture_output=True, text=True, env=env, timeout=900)
             if proc.returncode != 0:
@@ -120,7 +121,8 @@ def test_page_animates_an_uploaded_photo_and_explains_a_bad_one(server, chromium
             page.wait_for_function(
                 "() => { const v = document.querySelector('#result video');"
                 " return v && v.readyState >= 2 && v.duration > 1.0 && v.videoWidth === 512; }", timeout=60_000)
-            expect(page.locator("#au-curves img, #au-curves svg, #au-curves canvas").first).to_be_visible(timeout=30_000)
+            expect(page.locator("#au-curves img, #au-curves svg, #au-curves canvas").first).to_be_visible(
+                timeout=30_000)
             expect(page.locator("#status")).to_contain_text("Done: 30 frames (1.2 s) at 512x512")
             page.screenshot(path=str(ARTIFACTS / "after.png"), full_page=True)
 

@@ -35,7 +35,8 @@ def _clip(utt_id: str, t: int = 12, side: int = 32, seed: int = 0) -> Clip:
     rng = np.random.default_rng(seed)
     lm = rng.uniform(0, side, (t, 68, 2)).astype(np.float32)
     return Clip(utt_id=utt_id, frames=rng.integers(0, 255, (t, side, side, 3), dtype=np.uint8), landmarks=lm,
-                landmarks_raw=lm, transforms=np.zeros((t, 2, 3), np.float32), mfcc=np.zeros((4 * t + 35, 12), np.float32),
+                landmarks_raw=lm, transforms=np.zeros((t, 2, 3), np.float32),
+                mfcc=np.zeros((4 * t + 35, 12), np.float32),
                 mfcc_windows=rng.standard_normal((t, 12, 35)).astype(np.float32), interpolated=np.zeros(t, bool))
 
 

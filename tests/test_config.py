@@ -126,8 +126,10 @@ def _demo(**sections) -> dict:
 
 @pytest.mark.parametrize("override, message", [
     # what training refused only once it ran, after preprocessing and both pretrainings
-    (_demo(preprocess={"faces": {"crop_size": 72}}), "datasets.demo.preprocess.faces.crop_size: 72 is not a multiple of 16"),
-    (_demo(training={"betas": [0.5, 1.0]}), "datasets.demo.training.betas.1: 1.0 is greater than or equal to the maximum"),
+    (_demo(preprocess={"faces": {"crop_size": 72}}),
+     "datasets.demo.preprocess.faces.crop_size: 72 is not a multiple of 16"),
+    (_demo(training={"betas": [0.5, 1.0]}),
+     "datasets.demo.training.betas.1: 1.0 is greater than or equal to the maximum"),
     (_demo(training={"betas": [0.9]}), "datasets.demo.training.betas: [0.9] is too short"),
     (_demo(training={"device": "gpu"}), "datasets.demo.training.device: 'gpu' does not match"),
     (_demo(training={"max_steps": 0}), "datasets.demo.training.max_steps: 0 is less than the minimum of 1"),

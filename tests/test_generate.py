@@ -3,7 +3,6 @@ clip and its failure modes, and the photo CLI's errors and output (with a real, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -22,7 +21,6 @@ from autalk.errors import DataError
 from autalk.generate.clips import load_generated, save_generated
 from autalk.generate.video import probe, side_by_side, write_mp4
 from photo_fixtures import SR, UNITS, tone, write_untrained_checkpoint
-
 
 
 def test_mp4_has_h264_video_and_aac_audio_of_the_clip_duration(tmp_path):

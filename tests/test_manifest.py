@@ -85,7 +85,8 @@ def test_manifest_probes_every_utterance_and_keeps_unreadable_ones(raw, tmp_path
     u1 = m.loc["a_u1"]  # GRID-like: audio from the video's own track, with an alignment
     assert (u1.fps, u1.n_frames, u1.width, u1.height, u1.sample_rate) == (25.0, 10, 360, 288, 44100)
     assert u1.duration_s == pytest.approx(0.4) and pd.isna(u1.audio_path) and u1.probe_error == ""
-    assert u1.video_path == str(raw / "a" / "video" / "u1.mpg") and u1.align_path == str(raw / "a" / "align" / "u1.align")
+    assert (u1.video_path == str(raw / "a" / "video" / "u1.mpg")
+            and u1.align_path == str(raw / "a" / "align" / "u1.align"))
 
     u2 = m.loc["a_u2"]  # demo-like: mp4 + 16 kHz wav
     assert (u2.n_frames, u2.width, u2.height, u2.sample_rate) == (7, 64, 48, 16000)

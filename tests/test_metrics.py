@@ -62,9 +62,12 @@ ASTRO_HEAD = (slice(30, 230), slice(150, 350))
 @pytest.mark.parametrize("name, make, expected", [
     ("camera", lambda: data.camera(), 0.748166),
     ("astronaut", lambda: data.astronaut(), 0.383682),
-    ("camera blurred", lambda: np.round(filters.gaussian(data.camera(), 2, preserve_range=True)).astype(np.uint8), 0.019862),
-    ("astronaut head 128", lambda: cv2.resize(data.astronaut()[ASTRO_HEAD], (128, 128), interpolation=cv2.INTER_AREA), 0.346964),
-    ("astronaut head 64", lambda: cv2.resize(data.astronaut()[ASTRO_HEAD], (64, 64), interpolation=cv2.INTER_AREA), 0.464435),
+    ("camera blurred",
+     lambda: np.round(filters.gaussian(data.camera(), 2, preserve_range=True)).astype(np.uint8), 0.019862),
+    ("astronaut head 128",
+     lambda: cv2.resize(data.astronaut()[ASTRO_HEAD], (128, 128), interpolation=cv2.INTER_AREA), 0.346964),
+    ("astronaut head 64",
+     lambda: cv2.resize(data.astronaut()[ASTRO_HEAD], (64, 64), interpolation=cv2.INTER_AREA), 0.464435),
 ])
 def test_cpbd_matches_the_reference_implementation(name, make, expected):
     assert cpbd(make()) == pytest.approx(expected, abs=1e-5), name
@@ -123,7 +126,8 @@ def test_offset_search_finds_a_known_shift():
 def _per_clip(system: str, psnr_values, offsets, lmd_mouth, tp, frames: str = "window") -> pd.DataFrame:
     n = len(psnr_values)
     return pd.DataFrame({"utt_id": [f"u{i}" for i in range(n)], "system": system, "frames": frames, "n_frames": 10,
-                         "psnr": psnr_values, "psnr_identical_frames": [10 if v == math.inf else 0 for v in psnr_values],
+                         "psnr": psnr_values,
+                         "psnr_identical_frames": [10 if v == math.inf else 0 for v in psnr_values],
                          "ssim": 0.9, "cpbd": 0.3, "lmd_mouth": lmd_mouth, "lmd_all": 1.0, "au_f1": 0.0,
                          "au_accuracy": 0.0, "sync_offset": offsets, "sync_confidence": 2.0, "sync_distance": 0.5,
                          "AU25_tp": tp, "AU25_fp": 1, "AU25_fn": 1, "AU25_tn": 5})

@@ -21,7 +21,8 @@ from test_workflow import planned_jobs, sbatch_call
 
 CLUSTER = REPO / "profiles" / "slurm" / "local-cluster.sh"
 CANNOT_INSTALL = 3  # local-cluster.sh's exit status when the packages cannot be installed here
-GPU_RULES = {"pretrain_au_classifier", "pretrain_audio2au", "train_sync_expert", "train_generator", "generate_test_clips"}
+GPU_RULES = {"pretrain_au_classifier", "pretrain_audio2au", "train_sync_expert", "train_generator",
+             "generate_test_clips"}
 TARGET = "demo"
 
 pytestmark = pytest.mark.slow
@@ -117,7 +118,8 @@ def cancel_mid_run(workdir: Path, rule: str, timeout: float = 600) -> str:
             subprocess.run(["scancel", running[0]["JobId"]], check=True)
             return running[0]["JobId"]
         time.sleep(0.5)
-    pytest.fail(f"no second {rule} job ran within {timeout} s: {[(j['rule'], j['JobState']) for j in slurm_jobs(workdir)]}")
+    pytest.fail(f"no second {rule} job ran within {timeout} s: "
+                f"{[(j['rule'], j['JobState']) for j in slurm_jobs(workdir)]}")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +140,8 @@ def slurm_demo(slurm_cluster, tmp_path_factory):
     first_run = subprocess.CompletedProcess(cmd, first.returncode, log.read_text(), "")
     second_run = run_slurm(workdir, TARGET, cpus=slurm_cluster)
     records = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True).stdout
-    (workdir / "slurm_jobs.txt").write_text("\n".join(l for l in records.splitlines() if f"WorkDir={workdir} " in l))
+    (workdir / "slurm_jobs.txt").write_text("\n".join(line for line in records.splitlines()
+                                                      if f"WorkDir={workdir} " in line))
     return workdir, first_run, second_run, cancelled, slurm_cluster
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from training_fixtures import make_corpus, tiny_config
 
 from autalk.models.generator import load_generator
 from autalk.train.generator import train
+from training_fixtures import make_corpus, tiny_config
 
 STEPS = 200
 SETTINGS = {"full": ({}, 30.0, 0),

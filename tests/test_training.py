@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from training_fixtures import make_corpus, tiny_config, with_run
 
 from autalk import cli
 from autalk.data.clips import load_clip, save_clip
@@ -24,6 +23,7 @@ from autalk.train.au_classifier import train_au_classifier
 from autalk.train.audio2au import train_audio2au
 from autalk.train.generator import TrainingDiverged, train
 from autalk.train.sync_expert import train_sync_expert
+from training_fixtures import make_corpus, tiny_config, with_run
 
 
 @pytest.fixture(scope="module")

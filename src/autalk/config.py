@@ -60,13 +60,15 @@ class GridDownload:
                         "URL template of a speaker's normal-quality video archive")
     align_url: str = _f("http://spandh.dcs.shef.ac.uk/gridcorpus/{speaker}/align/{speaker}.tar",
                         "URL template of a speaker's word-alignment archive")
-    audio_url: Optional[str] = _f(None, "URL template of a speaker's 50 kHz audio archive (optional: the video carries audio)")
+    audio_url: Optional[str] = _f(None, "URL template of a speaker's 50 kHz audio archive "
+                                  "(optional: the video carries audio)")
     retries: int = _f(5, "attempts per file before giving up", minimum=1)
     timeout_s: float = _f(60.0, "socket timeout per request", minimum=1)
     min_rate_bytes_s: float = _f(1024.0, "a transfer slower than this over timeout_s seconds is cut and retried "
                                  "(a server trickling bytes would otherwise never time out)", minimum=0)
     backoff_s: float = _f(2.0, "wait before the second attempt, doubled for each further one", minimum=0)
-    checksums: dict[str, str] = _f({}, "optional sha256 per archive URL (after {speaker} is filled in), verified after download")
+    checksums: dict[str, str] = _f({}, "optional sha256 per archive URL (after {speaker} is filled in), "
+                                   "verified after download")
 
 
 @dataclass
@@ -79,7 +81,8 @@ class SynthConfig:
     width: int = _f(360, "video width in pixels", minimum=64)
     height: int = _f(288, "video height in pixels", minimum=64)
     sample_rate: int = _f(16000, "audio sample rate", minimum=8000)
-    duration_s: float = _f(3.0, "clip length, padded with silence like GRID (longer speech lengthens the clip)", minimum=0.5)
+    duration_s: float = _f(3.0, "clip length, padded with silence like GRID (longer speech lengthens the clip)",
+                           minimum=0.5)
     crf: int = _f(12, "H.264 constant rate factor of the videos (lower: closer to lossless)", minimum=0, maximum=51)
     photos: list[str] = _f(["astronaut", "grace_hopper", "grid_brbk7n", "grid_lbax4n", "grid_lwbsza", "grid_sbwe5n"],
                            "face photos, speaker k from photo k: packaged 'astronaut' (scikit-image), 'grace_hopper' "
@@ -90,7 +93,8 @@ class SynthConfig:
     pitches: list[int] = _f([60, 40, 70, 35, 50, 45], "espeak-ng pitch (0-100) per speaker (cycled)", minItems=1,
                             items={"type": "integer", "minimum": 0, "maximum": 100})
     rates: list[int] = _f([165, 145, 175, 150, 155, 160], "espeak-ng words per minute per speaker (cycled; "
-                          "espeak-ng speaks 80-450)", minItems=1, items={"type": "integer", "minimum": 80, "maximum": 450})
+                          "espeak-ng speaks 80-450)", minItems=1,
+                          items={"type": "integer", "minimum": 80, "maximum": 450})
 
 
 @dataclass
@@ -143,9 +147,12 @@ class FaceConfig:
                                               "with any frame without a face is dropped")
     detector_upsample: int = _f(0, "dlib HOG pyramid upsampling for detection", minimum=0)
     detector_threshold: float = _f(0.25, "minimum dlib detection score", )
-    detect_every: int = _f(25, "full detection every N frames; landmarks track from the previous box between", minimum=1)
-    redetect_jump_px: float = _f(8.0, "re-detect when tracked landmarks move more than this (mean px) in one frame", minimum=0)
-    redetect_min_similarity: float = _f(0.6, "re-detect when the aligned upper face correlates less than this with the last detection's", minimum=-1, maximum=1)
+    detect_every: int = _f(25, "full detection every N frames; landmarks track from the previous box between",
+                           minimum=1)
+    redetect_jump_px: float = _f(8.0, "re-detect when tracked landmarks move more than this (mean px) in one frame",
+                                 minimum=0)
+    redetect_min_similarity: float = _f(0.6, "re-detect when the aligned upper face correlates less than this with "
+                                        "the last detection's", minimum=-1, maximum=1)
     detect_max_side: int = _f(640, "frames larger than this (px) are searched for faces at reduced size", minimum=80)
     template_size: int = _f(224, "side of the frame the mean-face template lives in", minimum=32)
     crop_size: int = _f(128, "side of the aligned face crop stored for training (the encoder halves it four "
@@ -229,8 +236,10 @@ class SyncExpertConfig:
 # ----------------------------------------------------------------------------------------------- generator
 @dataclass
 class ModelConfig:
-    fusion: Literal["tcsan", "tcn", "gru"] = _f("tcsan", "temporal fusion: TCN + self-attention, TCN only, or GRU (BMVC 2021)")
-    attention: Literal["channels", "time"] = _f("channels", "self-attention tokens: channels (authors' code, fixed clip length) or time steps (any length)")
+    fusion: Literal["tcsan", "tcn", "gru"] = _f("tcsan", "temporal fusion: TCN + self-attention, TCN only, "
+                                                "or GRU (BMVC 2021)")
+    attention: Literal["channels", "time"] = _f("channels", "self-attention tokens: channels (authors' code, fixed "
+                                                "clip length) or time steps (any length)")
     au_input: Literal["predicted", "ground_truth", "none"] = _f("predicted", "AU features fed to the fusion")
     au_loss: bool = _f(True, "train with the frozen AU classifier's loss on generated frames")
     discriminator: bool = _f(True, "train with the patch frame discriminator")
@@ -404,7 +413,7 @@ def _check_value(hint: Any, value: Any, where: str) -> None:
         raise ConfigError(f"{where}: expected a finite number, got {value!r}")
 
 
-def _build(cls: type, data: dict, where: str) -> Any:
+def build_settings(cls: type, data: dict, where: str) -> Any:
     """Instantiate a dataclass from a dict, naming the dotted key of anything unknown or mistyped."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -417,7 +426,7 @@ def _build(cls: type, data: dict, where: str) -> Any:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}.{key}: expected a mapping, got {value!r}")
-            value = _build(hint, value, f"{where}.{key}")
+            value = build_settings(hint, value, f"{where}.{key}")
         else:
             _check_value(hint, value, f"{where}.{key}")
         kwargs[key] = value
@@ -469,7 +478,8 @@ def _check_dataset(ds: DatasetConfig, where: str) -> None:
             raise ConfigError(f"{where}.evaluation.variants: {name!r} is not in {where}.variants")
     reserved = sorted(set(REFERENCE_SYSTEMS) & set(ds.variants))
     if reserved:
-        raise ConfigError(f"{where}.variants: {reserved} name the reference rows of the metric table; rename the variant")
+        raise ConfigError(f"{where}.variants: {reserved} name the reference rows of the metric table; "
+                          "rename the variant")
     if ds.source.kind == "grid" and "s21" in ds.speakers:
         raise ConfigError(f"{where}.speakers: GRID speaker s21 has no video in the corpus; remove it")
     _check_settings(ds, where)
@@ -506,7 +516,7 @@ def _check_settings(cfg: Settings, where: str) -> None:
 
 
 def _merge_variant(ds: DatasetConfig, name: str, where: str) -> DatasetConfig:
-    return _build(DatasetConfig, _deep_merge(dataclasses.asdict(ds), ds.variants[name]), where)
+    return build_settings(DatasetConfig, _deep_merge(dataclasses.asdict(ds), ds.variants[name]), where)
 
 
 def config_from_dict(raw: dict, source: str = "<config>") -> Config:
@@ -524,7 +534,7 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
         where = f"{source}: datasets.{name}"
         merged = _deep_merge(defaults, entry)
         merged["name"] = name
-        ds = _build(DatasetConfig, merged, where)
+        ds = build_settings(DatasetConfig, merged, where)
         _discover_speakers(ds)
         _check_dataset(ds, where)
         datasets[name] = ds
@@ -587,7 +597,8 @@ def _type_schema(hint: Any) -> dict:
     if origin is list:
         return {"type": "array", "items": _type_schema(args[0])}
     if origin is dict:
-        return {"type": "object", "additionalProperties": _type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
+        return {"type": "object",
+                "additionalProperties": _type_schema(args[1]) if args[1] is not dict else {"type": "object"}}
     if hint is dict:
         return {"type": "object"}
     return {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]}

@@ -14,7 +14,7 @@ import dataclasses
 import json
 from typing import Any, NoReturn
 
-from autalk.config import DatasetConfig, _build
+from autalk.config import DatasetConfig, build_settings
 from autalk.errors import ConfigError
 from autalk.systems import REFERENCE_SYSTEMS
 
@@ -125,6 +125,6 @@ def stage_config(stage: str, dataset: str, text: str) -> DatasetConfig:
     if not isinstance(sections, dict) or sorted(sections) != sorted(declared(stage)):
         given = sorted(sections) if isinstance(sections, dict) else type(sections).__name__
         raise ConfigError(f"{where}: carry {given}, but autalk/stages.py declares {sorted(declared(stage))}")
-    ds = _build(DatasetConfig, {"name": dataset, **sections}, where)
+    ds = build_settings(DatasetConfig, {"name": dataset, **sections}, where)
     undeclared = {name: UndeclaredSection(stage, name) for name in SECTIONS if name not in sections}
     return dataclasses.replace(ds, **undeclared)

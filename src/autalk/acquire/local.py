@@ -65,7 +65,8 @@ def locate(ds: DatasetConfig, raw: Path, flag: Path) -> dict:
     for speaker in ds.speakers:
         clip_dir = speaker_clip_dir(root, speaker)
         if clip_dir is None:
-            problems.append(f"{speaker}: no folder {' or '.join(str(root / g / speaker / CLIP_DIR) for g in SPEAKER_GROUPS)}")
+            problems.append(f"{speaker}: no folder "
+                            f"{' or '.join(str(root / g / speaker / CLIP_DIR) for g in SPEAKER_GROUPS)}")
         elif not any(clip_dir.glob("*.mp4")):
             problems.append(f"{speaker}: no .mp4 clips in {clip_dir}")
         else:

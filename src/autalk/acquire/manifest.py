@@ -78,7 +78,8 @@ def find_utterances(raw: Path, speakers: list[str]) -> list[Utterance]:
             raise DataError(f"{video_dir}: several videos per sentence {duplicated}; keep one of each")
         for kind, suffix in (("audio", ".wav"), ("align", ".align")):
             folder = Path(raw) / speaker / kind
-            orphans = sorted(p.name for p in folder.glob(f"*{suffix}") if p.stem not in stems) if folder.is_dir() else []
+            orphans = (sorted(p.name for p in folder.glob(f"*{suffix}") if p.stem not in stems)
+                       if folder.is_dir() else [])
             if orphans:
                 log.warning("%s: %d %s files without a video are ignored (e.g. %s)", folder, len(orphans), suffix,
                             orphans[0])

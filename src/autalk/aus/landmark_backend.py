@@ -12,8 +12,9 @@ distance is divided by the frame's inter-ocular distance ``u``. Five measures ar
 
 Each measure is smoothed over time within its clip (a Gaussian of ``aus.landmark_smoothing`` frames: dlib's
 frame-to-frame jitter is of the order of the smallest AU displacements, while the articulators move smoothly at
-25 fps). Each speaker's *neutral geometry* is the median of every measure over that speaker's closed-mouth frames: those at
-or below the ``aus.neutral_percentile`` percentile of ``gap`` (the low percentile: rest and bilabial closures).
+25 fps). Each speaker's *neutral geometry* is the median of every measure over that speaker's closed-mouth frames:
+those at or below the ``aus.neutral_percentile`` percentile of ``gap`` (the low percentile: rest and bilabial
+closures).
 A neutral reference per speaker, not per corpus, removes what differs between faces at rest (lip thickness, mouth
 width, jaw length). With ``d_m = (m - neutral_m) / u``, the intensities (clipped to 0-5) are the functions
 documented on ``au10``...``au26`` below. Presence is ``intensity >= aus.presence_threshold``.

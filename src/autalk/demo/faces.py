@@ -69,7 +69,8 @@ def dlib_models():
     """(HOG frontal detector, 68-point shape predictor), loaded once per process."""
     import dlib
 
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+    return (dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat"))))
 
 
 def detect_landmarks(image: np.ndarray, upsample: int = 0) -> list[np.ndarray]:

@@ -107,7 +107,8 @@ def _head_motions(rng: np.random.Generator, times: np.ndarray, centre: np.ndarra
     def wave(amplitude: float) -> np.ndarray:
         f = rng.uniform(0.15, 0.6, 2)
         phase = rng.uniform(0, 2 * np.pi, 2)
-        return amplitude * (0.7 * np.sin(2 * np.pi * f[0] * times + phase[0]) + 0.3 * np.sin(2 * np.pi * f[1] * times + phase[1]))
+        return amplitude * (0.7 * np.sin(2 * np.pi * f[0] * times + phase[0])
+                            + 0.3 * np.sin(2 * np.pi * f[1] * times + phase[1]))
 
     angle, scale, dx, dy = wave(1.2), 1 + wave(0.01), wave(2.0), wave(1.5)
     return [head_motion(centre, angle[i], scale[i], np.array([dx[i], dy[i]])) for i in range(len(times))]

@@ -37,7 +37,8 @@ def overview_html(dataset: str, metrics: str | Path, samples_dir: str | Path, va
     return (f'<section class="autalk-overview">\n<h3>{name}: metrics on the test clips</h3>\n'
             f'<div style="overflow-x: auto; max-width: 100%; font-size: smaller">\n{body}\n</div>\n'
             f"<h3>{name}: real | generated ({html.escape(variant)}, clip {html.escape(video.stem)})</h3>\n"
-            f'<video controls loop playsinline preload="auto" style="max-width: 100%" width="480" src="{uri}"></video>\n'
+            '<video controls loop playsinline preload="auto" style="max-width: 100%" width="480" '
+            f'src="{uri}"></video>\n'
             "</section>\n")
 
 

@@ -154,7 +154,9 @@ def protocol(cfg: DatasetConfig, au_backend: str) -> list[str]:
 
 
 def _system_rows(metrics: pd.DataFrame) -> list[str]:
-    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 (AU classifier) | AU acc. (AU classifier) | AU F1 (landmark judge) | sync expert abs. offset (frames) | sync expert confidence | clips |",
+    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 (AU classifier) | "
+             "AU acc. (AU classifier) | AU F1 (landmark judge) | sync expert abs. offset (frames) | "
+             "sync expert confidence | clips |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in metrics.iterrows():
         lines.append(f"| {r['system']} | {_fmt(r['ssim'], 3)} | {_fmt(r['psnr'], 2)} | {_fmt(r['cpbd'], 3)} | "
@@ -183,13 +185,15 @@ def paper_tables(dataset: str, metrics: pd.DataFrame, protocol_lines: list[str] 
     lines += ["", "`static`: the identity frame held still; `real`: the real video (upper bound for sync and AUs; "
               "PSNR ∞). AU F1 is scored by two judges against the AU labels: the frozen AU classifier (which the AU "
               "loss optimises, so it favours variants trained with that loss) and the landmark labelling backend "
-              "run on the generated faces' own dlib landmarks (which nothing is trained against). Sync is measured with the workflow's own SyncNet-style expert trained on the training "
+              "run on the generated faces' own dlib landmarks (which nothing is trained against). Sync is measured "
+              "with the workflow's own SyncNet-style expert trained on the training "
               "speakers, not with the official SyncNet, so its numbers are not LSE-C/LSE-D. LMD is in aligned-crop "
               "pixels of this dataset's crop size.", "",
               "## Published GRID figures of other methods (from their papers, as reprinted in a 2021 survey)", "",
               "Copied, not computed here: their splits, crop sizes and metric implementations differ from ours, so "
               "these rows are context, not a like-for-like comparison"
-              + ("." if dataset.lower().startswith("grid") else f"; and they are on GRID, while the rows above are on `{dataset}`."),
+              + ("." if dataset.lower().startswith("grid")
+                 else f"; and they are on GRID, while the rows above are on `{dataset}`."),
               "", "| method | reference | SSIM | PSNR (dB) | CPBD | LMD |", "|---|---|---|---|---|---|"]
     for _, r in published_figures().iterrows():
         lines.append(f"| {r['method']} | {r['reference']} | {_fmt(r['ssim'], 3)} | {_fmt(r['psnr'], 2)} | "

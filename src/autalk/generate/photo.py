@@ -19,13 +19,13 @@ import pandas as pd
 import torch
 
 from autalk.atomic import atomic_file
-from autalk.config import MAX_INTENSITY
-from autalk.config import FaceConfig, MFCCConfig, QCConfig
+from autalk.config import MAX_INTENSITY, FaceConfig, MFCCConfig, QCConfig
 from autalk.errors import ConfigError, DataError
 from autalk.generate.checks import check_au_scale
 from autalk.generate.clips import to_tensor, to_uint8
 from autalk.generate.pasteback import PastedFrames
-from autalk.generate.video import side_by_side as beside, write_mp4
+from autalk.generate.video import side_by_side as beside
+from autalk.generate.video import write_mp4
 from autalk.models.checkpoints import read_checkpoint
 from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
@@ -95,7 +95,8 @@ class PhotoAnimator:
                 raise DataError(f"the face in image {source} is too small (about {small[0]:.0f} px wide); use a "
                                 "photo in which the face is at least 80 px wide") from None
             raise DataError(f"no face found in image {source} (dlib frontal detector, score >= "
-                            f"{self.faces_cfg.detector_threshold}); use a frontal, well-lit photo of one face") from None
+                            f"{self.faces_cfg.detector_threshold}); use a frontal, well-lit photo of one "
+                            "face") from None
         if face.faces_found > 1:
             log.warning("image %s shows %d faces; animating the largest one", source, face.faces_found)
         return face

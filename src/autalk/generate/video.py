@@ -26,7 +26,8 @@ def write_mp4(frames: Sequence[np.ndarray], audio: np.ndarray | None, sample_rat
     sizes are padded to even (yuv420p needs it)."""
     first = np.asarray(frames[0]) if len(frames) else None
     if first is None or first.ndim != 3 or first.shape[2] != 3:
-        raise ValueError(f"expected RGB frames (T, H, W, 3), got {len(frames)} of {None if first is None else first.shape}")
+        raise ValueError(f"expected RGB frames (T, H, W, 3), got {len(frames)} of "
+                         f"{None if first is None else first.shape}")
     t, (h, w) = len(frames), first.shape[:2]
     with tempfile.TemporaryDirectory(prefix="autalk_mp4_") as tmp, atomic_file(path) as out:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y",

@@ -4,8 +4,9 @@ and real aligned frames, over the mouth (points 49..68, 0-based 48..67) and over
 Both sides go through the same procedure, so real frames against themselves score exactly 0: each frame is
 upscaled to at least ``MIN_SIDE`` pixels (dlib's 68-point model was trained on faces far larger than a 64 px
 crop), and the shape predictor is fitted in one face box per clip, found by dlib's frontal detector on the first
-real frame scored (on the scored window, the identity frame the generator also sees). One box per clip means the fit is driven by the image
-alone, not by a box that follows the real jaw. Distances are in the aligned frame's pixels.
+real frame scored (on the scored window, the identity frame the generator also sees). One box per clip means the
+fit is driven by the image alone, not by a box that follows the real jaw. Distances are in the aligned frame's
+pixels.
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ class AUClassifier(nn.Module):
 
 def au_classifier_checkpoint(model: AUClassifier, config: dict, extra: dict | None = None) -> dict:
     """The plain-dict checkpoint ``load_au_classifier`` rebuilds from (CPU tensors, no pickled classes)."""
-    return {"kind": KIND, "config": config, "units": model.units, "arch": {"widths": list(model.widths), "region": list(model.region)},
+    return {"kind": KIND, "config": config, "units": model.units,
+            "arch": {"widths": list(model.widths), "region": list(model.region)},
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **(extra or {})}
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autalk.config import MAX_INTENSITY
-from autalk.config import DatasetConfig, ModelConfig
+from autalk.config import MAX_INTENSITY, DatasetConfig, ModelConfig
 from autalk.models.checkpoints import read_checkpoint
 from autalk.models.decoder import FrameDecoder
 from autalk.models.encoders import AudioEncoder, ImageEncoder

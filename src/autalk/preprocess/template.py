@@ -5,7 +5,8 @@ a 224 px frame (``assets/authors_template_224.csv``, copied from their script; t
 index 67, the left lower inner-lip point, is completed here as the mirror of index 65 about index 66). It is a
 tight full-face crop: the jaw spans 0.87 of the width and the chin touches the bottom edge.
 
-``autalk``: our own, wider crop (jaw 0.62 of the width, room for the forehead and chin). Derivation (reproducible, offline): dlib's 68 landmarks of the two packaged face photographs
+``autalk``: our own, wider crop (jaw 0.62 of the width, room for the forehead and chin). Derivation (reproducible,
+offline): dlib's 68 landmarks of the two packaged face photographs
 (``skimage.data.astronaut()`` cropped to head and shoulders, matplotlib's ``grace_hopper.jpg``), each also
 mirrored left-right with the iBUG point correspondence, so the template is exactly symmetric and frontal.
 The four shapes are averaged by generalised Procrustes analysis (similarity-align to the running mean until
@@ -30,6 +31,7 @@ AUTHORS_TEMPLATE_FILE = ASSETS / "authors_template_224.csv"
 AUTHORS_FRAME = 224
 FACE_WIDTH = 0.62
 CENTRE_Y = 0.55
+TRACK_BOX_SCALES = np.linspace(0.5, 1.6, 12)  # photo scales ``measure_track_box`` measures at by default
 
 # Index of each iBUG-68 point's mirror image (left <-> right).
 MIRROR_68 = np.array(
@@ -99,7 +101,7 @@ def _photo_landmarks() -> list[tuple[np.ndarray, int]]:
     return [(_best_face(image)[1], image.shape[1]) for image in _photos()]
 
 
-def measure_track_box(scales: np.ndarray = np.linspace(0.5, 1.6, 12)) -> np.ndarray:
+def measure_track_box(scales: np.ndarray = TRACK_BOX_SCALES) -> np.ndarray:
     """Where dlib's detector box sits relative to the bounding box of its landmarks (``faces.TRACK_BOX``):
     centre offset (x, y) and size (w, h) in fractions of the landmark box, averaged over the packaged
     photographs at ``scales``, each also mirrored."""

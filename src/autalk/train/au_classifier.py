@@ -158,8 +158,8 @@ def train_au_classifier(ds: DatasetConfig, labels_path: str | Path, qc_path: str
     # -- resume the epoch a killed run had reached, when it was trained with these settings on these inputs
     state_path = scaffold.state_path(model_path)
     settings = {"aus": dataclasses.asdict(ds.aus), "au_classifier": dataclasses.asdict(cfg),
-                "splits": dataclasses.asdict(ds.splits), "preprocess": dataclasses.asdict(ds.preprocess),
-                "inputs": scaffold.input_digests({"labels": labels_path, "qc": qc_path})}
+                "splits": dataclasses.asdict(ds.splits),
+                "inputs": scaffold.input_digests({"labels": labels_path, "qc": qc_path, "clips": clips_root})}
     parts = {"model": model, "opt": opt, "sched": sched, "stopper": stopper, "rng": rng, "gen": gen}
     start_epoch = scaffold.resume_epoch(state_path, settings, parts)
 

@@ -21,9 +21,8 @@ import torch
 from tqdm import tqdm
 
 from autalk.atomic import atomic_file
-from autalk.config import MAX_INTENSITY
 from autalk.aus.scores import pearson, presence_scores
-from autalk.config import DatasetConfig
+from autalk.config import MAX_INTENSITY, DatasetConfig
 from autalk.data.clips import load_clip_array
 from autalk.errors import DataError
 from autalk.models.audio2au import Audio2AU, audio2au_checkpoint

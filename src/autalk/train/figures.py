@@ -54,7 +54,8 @@ def sample_grid(real: torch.Tensor, generated: torch.Tensor, path: Path, step: i
 
 
 def curves_figure(losses: pd.DataFrame, val: pd.DataFrame, paths: list[Path]) -> None:
-    terms = [c for c in ("l1", "mouth", "mask", "au", "gan_g", "d") if c in losses and losses[c].abs().sum() > 0] or ["l1"]
+    terms = ([c for c in ("l1", "mouth", "mask", "au", "gan_g", "d") if c in losses and losses[c].abs().sum() > 0]
+             or ["l1"])
     fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3), squeeze=False)
     window = max(1, len(losses) // 50)
     for ax, term in zip(axes[0], terms):

@@ -207,7 +207,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     if ddp:
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=[device.index] if cuda else None)
         if discriminator is not None:
-            discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=[device.index] if cuda else None)
+            discriminator = nn.parallel.DistributedDataParallel(discriminator,
+                                                                device_ids=[device.index] if cuda else None)
 
     # the loader's own generator: creating its iterator must not draw from the (restored) global RNG
     loader = DataLoader(dataset, batch_sampler=StepBatchSampler(plan, step, total_steps), num_workers=tc.num_workers,

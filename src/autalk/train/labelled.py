@@ -24,8 +24,8 @@ class LabelledClip:
 
 def labelled_splits(labels_path: str | Path, qc_path: str | Path, clips_root: str | Path,
                     units: list[str], speaker_splits: Splits) -> dict[str, list[LabelledClip]]:
-    """split -> the kept clips of its speakers with their labels. A kept clip without labels is an error, not a skip; train and
-    test must have clips (val may be empty: training then runs all epochs)."""
+    """split -> the kept clips of its speakers with their labels. A kept clip without labels is an error, not a skip;
+    train and test must have clips (val may be empty: training then runs all epochs)."""
     table = labels_by_clip(read_au_labels(labels_path, units), units)
     splits = {}
     for split in ("train", "val", "test"):
@@ -35,7 +35,8 @@ def labelled_splits(labels_path: str | Path, qc_path: str | Path, clips_root: st
             raise DataError(f"AU label table {labels_path} has no rows for {len(missing)} kept {split} clips "
                             f"(e.g. {missing[:3]}); re-run label_aus")
         if not paths and split != "val":
-            raise DataError(f"QC table {qc_path} has no kept clips of the {split} speakers {getattr(speaker_splits, split)}")
+            raise DataError(f"QC table {qc_path} has no kept clips of the {split} speakers "
+                            f"{getattr(speaker_splits, split)}")
         splits[split] = [LabelledClip(u, p, table[u]) for u, p in paths.items()]
     log.info("clips: %s", ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
     return splits

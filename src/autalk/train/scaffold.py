@@ -118,14 +118,19 @@ def save_checkpoint(ckpt: dict, path: str | Path) -> None:
 
 
 def input_digests(paths: dict[str, str | Path]) -> dict[str, str]:
-    """sha256 of the input files a run is tied to (those that exist): a checkpoint trained on other labels or
-    against other frozen networks must not be resumed, even when every setting is the same."""
+    """sha256 of the inputs a run is tied to (those that exist): a checkpoint trained on other labels, other
+    frames or against other frozen networks must not be resumed, even when every setting is the same. A file is
+    hashed whole; a folder (the clips) by its files' names, sizes and modification times, as Snakemake judges it."""
     digests = {}
     for name, path in paths.items():
         path = Path(path)
         if path.is_file():
             with path.open("rb") as fh:
                 digests[name] = hashlib.file_digest(fh, "sha256").hexdigest()
+        elif path.is_dir():
+            listing = sorted((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
+                             for f in path.rglob("*") if f.is_file())
+            digests[name] = hashlib.sha256(repr(listing).encode()).hexdigest()
     return digests
 
 

@@ -114,7 +114,8 @@ def train_sync_expert(cfg: DatasetConfig, qc: str | Path, clips_root: str | Path
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **_validate(expert, val_windows, val_clips, seg, sc.max_offset)}
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)),
+               **_validate(expert, val_windows, val_clips, seg, sc.max_offset)}
         rows.append(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "epoch"))
         found = row["val_offset0_rate"] + row[f"val_shift{SHIFT_CHECK}_found_rate"]
