@@ -45,10 +45,10 @@ def test_every_rule_that_runs_autalk_is_a_stage_passing_its_own_settings():
 def test_undeclared_section_is_refused_naming_stage_and_section():
     ds = load_config(TINY).dataset("demo")
     settings = stages.stage_config("train_sync_expert", "demo", stages.settings_json("train_sync_expert", ds))
-    assert settings.sync_expert == ds.sync_expert and settings.training.seed == ds.training.seed
+    assert settings.sync_expert == ds.sync_expert and settings.splits == ds.splits
     with pytest.raises(stages.UndeclaredSectionError, match=r"stage train_sync_expert reads config section "
-                                                             r"'model' \(\.fusion\).*STAGES\['train_sync_expert'\]"):
-        _ = settings.model.fusion
+                                                             r"'training' \(\.seed\).*STAGES\['train_sync_expert'\]"):
+        _ = settings.training.seed
     with pytest.raises(stages.UndeclaredSectionError, match="'variants'"):
         list(settings.variants)
 
@@ -85,7 +85,7 @@ def test_config_overrides_reach_the_commands_typed(tmp_path):
     assert settings["sync_expert"]["epochs"] == 3 and settings["sync_expert"]["lr"] == 0.0005
     default = load_config(TINY).dataset("demo")
     assert settings["sync_expert"]["batch_size"] == default.sync_expert.batch_size   # merged, not replaced
-    assert settings["training"]["seed"] == default.training.seed
+    assert "training" not in settings   # its seed is sync_expert.seed
 
 
 def test_invalid_config_override_names_the_key(tmp_path):
