@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from autalk.config import load_config  # noqa: E402
+from autalk.config import Splits, load_config  # noqa: E402
 from autalk.data.clips import kept_clip_paths  # noqa: E402
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips  # noqa: E402
 from autalk.train.generator import train  # noqa: E402
@@ -33,10 +33,11 @@ from training_fixtures import make_corpus, with_run  # noqa: E402
 
 
 def scale_config(dataset: str, device: str, steps: int, cpu_bf16: bool = False):
+    """The dataset's full variant, its splits those of the synthetic corpus (speakers a, b train; v val; t test)."""
     cfg = load_config(REPO / "config.yaml").dataset(dataset).variant("full")
     training = dataclasses.replace(cfg.training, max_steps=steps, checkpoint_every=10**9, device=device,
                                    num_workers=0, epochs=1000, cpu_bf16=cpu_bf16)
-    return dataclasses.replace(cfg, training=training)
+    return dataclasses.replace(cfg, training=training, splits=Splits(train=["a", "b"], val=["v"], test=["t"]))
 
 
 def loop_row(name: str, cfg, corpus, device: str) -> dict:
