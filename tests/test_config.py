@@ -124,6 +124,17 @@ def _demo(**sections) -> dict:
     return {"datasets": {"demo": sections}}
 
 
+def _check_config_refuses(tmp_path: Path, override: dict, capsys) -> tuple[Path, str]:
+    """``autalk check-config config.yaml bad.yaml`` with ``override`` as bad.yaml: it must exit 2; returns the file
+    and what it printed on stderr."""
+    from autalk.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    assert main(["check-config", "--config", str(REPO / "config.yaml"), str(bad)]) == 2
+    return bad, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("override, message", [
     # what training refused only once it ran, after preprocessing and both pretrainings
     (_demo(preprocess={"faces": {"crop_size": 72}}),
@@ -154,12 +165,7 @@ def _demo(**sections) -> dict:
      "datasets.demo.variants.tiny.training.batch_size: 0 is less than the minimum of 1"),
 ])
 def test_check_config_names_file_and_key_of_what_a_stage_would_refuse(tmp_path, override, message, capsys):
-    from autalk.cli import main
-
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(override))
-    assert main(["check-config", "--config", str(REPO / "config.yaml"), str(bad)]) == 2
-    err = capsys.readouterr().err
+    bad, err = _check_config_refuses(tmp_path, override, capsys)
     assert str(bad) in err and message in err and "Traceback" not in err, err
 
 
@@ -176,12 +182,7 @@ def _snakemake_dry_run(*configfiles: Path) -> subprocess.CompletedProcess:
      "align_url: unknown placeholder"),
 ])
 def test_check_config_and_the_workflow_refuse_the_same_config(tmp_path, override, key, capsys):
-    from autalk.cli import main
-
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(override))
-    assert main(["check-config", "--config", str(REPO / "config.yaml"), str(bad)]) == 2
-    err = capsys.readouterr().err
+    bad, err = _check_config_refuses(tmp_path, override, capsys)
     assert key in err and "Traceback" not in err
     proc = _snakemake_dry_run(REPO / "config.yaml", bad)          # refused before any job is planned
     assert proc.returncode != 0 and key in proc.stdout + proc.stderr
