@@ -454,10 +454,10 @@ def _window_energy(windows: np.ndarray) -> np.ndarray:
 
 
 def test_demo_lip_opening_and_audio_energy_pair_up_in_the_clip_files_as_in_the_sources(demo):
-    """The lag between the lip opening and the audio energy, measured through the clip files (the fitted inner-lip
-    gap, the stored audio window of each frame), is the lag in the synthesiser's own sources (ground-truth
-    lip opening, wav energy over each frame's display interval): the pipeline adds none. The uncentred pairing
-    (window starting at its frame) would shift it by 4 frames."""
+    """The lip opening and the audio energy correlate best at lag 0 in the synthesiser's own sources (ground-truth
+    lip opening, wav energy over each frame's display interval) and through the clip files (the fitted inner-lip
+    gap, the stored audio window of each frame): the pipeline adds no lag. The uncentred pairing (window
+    starting at its frame) would shift it by 4 frames."""
     from autalk.acquire.manifest import read_manifest
     from autalk.data.clips import kept_clip_paths
     from autalk.preprocess.audio import column_windows
@@ -476,10 +476,9 @@ def test_demo_lip_opening_and_audio_energy_pair_up_in_the_clip_files_as_in_the_s
         energy = np.log([np.mean(wave[v * per_frame:(v + 1) * per_frame] ** 2) + 1e-10
                          for v in range(len(wave) // per_frame)])
         sources.append((truth[truth["utt_id"] == utt_id].sort_values("frame")["lip_part"].to_numpy(), energy))
-    lag = _best_lag(sources)
-    assert abs(lag) <= 1, lag                      # the synthesiser's own articulation-to-sound lag
-    assert _best_lag(through_clips) == lag
-    assert _best_lag(uncentred) == lag - 4
+    assert _best_lag(sources) == 0                 # the synthesiser's lips lead the sound they shape
+    assert _best_lag(through_clips) == 0
+    assert _best_lag(uncentred) == -4
 
 
 # ------------------------------------------------------------------------------------------ messages (issue 11)
