@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+CLUSTER = REPO / "profiles" / "slurm" / "local-cluster.sh"
 
 # OpenMP threads that spin while they wait for each other crawl when other processes hold the cores (measured:
 # 20x slower training steps on a loaded 2-core machine). Sleeping instead changes no result, only the speed;
@@ -39,6 +42,43 @@ class Workspace:
             logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}"
                              for p in sorted(self.root.glob("results/*/logs/**/*.log")))
             pytest.fail(f"snakemake {' '.join(targets)} failed:\n{proc.stderr[-4000:]}\n{logs}")
+
+
+class LocalCluster:
+    """The one-node SLURM cluster of profiles/slurm/local-cluster.sh, stopped at the end of the session when the
+    session started it. Its node offers twice the host's CPUs, so that two of the tiny demo's jobs (each mostly
+    Python starting up) run at once under test_slurm.py."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def start(self) -> subprocess.CompletedProcess:
+        """Start it (local-cluster.sh installs SLURM first where it is missing); its exit status 3 says that it
+        cannot be installed here."""
+        if subprocess.run([str(CLUSTER), "status"], capture_output=True).returncode == 0:
+            return subprocess.CompletedProcess([str(CLUSTER), "status"], 0, "", "")
+        env = {**os.environ, "AUTALK_SLURM_CPUS": str(2 * os.cpu_count())}
+        proc = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=900, env=env)
+        self.started |= proc.returncode == 0
+        return proc
+
+    def stop(self) -> None:
+        if self.started:
+            subprocess.run([str(CLUSTER), "stop"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_slurm() -> Iterator[LocalCluster]:
+    """Where SLURM's commands are installed, every start of Snakemake asks the SLURM controller for its settings
+    (the executor plugin runs `scontrol show config` while it builds its help text) and waits ~10 s when no
+    controller answers: measured 10.3 s for `snakemake --version` against 1.4 s with the cluster up. So where
+    SLURM is installed the session keeps the local cluster running from its first test to its last; where it is
+    not, test_slurm.py installs and starts it, and it runs until the end of the session too."""
+    cluster = LocalCluster()
+    if shutil.which("sinfo") and os.geteuid() == 0:
+        cluster.start()    # a failure here is test_slurm.py's to report
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")
