@@ -1,4 +1,4 @@
-"""OpenFace, for the AU labels, against local stand-ins of its two
+"""OpenFace, for the AU labels and as the AU judge of generated frames, against local stand-ins of its two
 executables (OpenFace cannot be installed here): small scripts that take the same arguments and write CSVs in
 OpenFace 2.2's formats. FeatureExtraction (``sequence`` mode) writes one CSV per clip, FaceLandmarkImg (``image``
 mode, the default) one CSV per image with a row per face found."""
@@ -13,13 +13,21 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from autalk.aus import openface
-from autalk.aus.labels import label_backend, label_openface_mode, read_au_labels, write_au_labels
+from autalk.aus.labels import label_backend, label_openface_mode, labels_by_clip, read_au_labels, write_au_labels
 from autalk.config import SPEECH_AUS, AUConfig
-from autalk.data.clips import Clip, save_clip
+from autalk.data.clips import Clip, kept_clip_paths, load_clip, save_clip
 from autalk.errors import ConfigError, DataError
+from autalk.evaluate.systems import evaluate_system
+from autalk.evaluate.tables import metric_table, paper_tables, protocol
+from autalk.generate.clips import save_generated
+from autalk.generate.video import write_mp4
+from autalk.models.sync_expert import SyncExpert, sync_expert_checkpoint
+from training_fixtures import make_corpus, tiny_config
 
 UNITS = SPEECH_AUS
 R_AUS = openface.OPENFACE_INTENSITY_AUS
@@ -211,3 +219,64 @@ def test_image_mode_runs_face_landmark_img_on_each_frame(tmp_path, caplog):
     assert table["AU25_r"].tolist() == pytest.approx([2.5, 0, 0, 0])
     assert table["AU10_r"].tolist() == pytest.approx([0, 1.5, 0, 0])
     assert table["AU20_c"].tolist() == [0, 0, 0, 0] and table["AU26_c"].tolist() == [1, 0, 0, 0]
+
+
+# ---------------------------------------------------------------------------------------------- the judge
+def test_openface_judges_generated_frames_and_the_tables_name_it(tmp_path):
+    """``autalk evaluate`` on labels made by OpenFace: OpenFace (the FaceLandmarkImg stand-in) reads each system's
+    generated frames, its AU presence is scored against the labels in ``judge_AUxx_*``, and the metric and paper
+    tables call the column the OpenFace judge."""
+    corpus = make_corpus(tmp_path)
+    labels = read_au_labels(corpus.labels, UNITS)
+    write_au_labels(labels, corpus.labels, "openface", "image")
+    # the stand-in sees AU25 in every third frame and finds no face in frame 4
+    seen = [i % 3 == 0 and i != 4 for i in range(20)]
+    outputs = {i: _image_csv([(0.9, {"AU25": 3.0} if seen[i] else {})]) for i in range(20) if i != 4}
+    feature_extraction = _refusing(tmp_path / "bin" / "FeatureExtraction")
+    calls = tmp_path / "calls.jsonl"
+    _fake_face_landmark_img(tmp_path / "bin", outputs, calls)
+    cfg = tiny_config({"aus": {"backend": "openface", "openface_bin": str(feature_extraction)},
+                       "sync_expert": {"max_offset": 2}})
+    torch.manual_seed(0)
+    torch.save(sync_expert_checkpoint(SyncExpert(5, 12, 4, 0), {}), tmp_path / "sync_expert.pt")
+    generated = tmp_path / "generated" / "real"
+    for utt_id, path in kept_clip_paths(corpus.qc, corpus.clips_root, cfg.splits.test).items():
+        frames = load_clip(path).frames
+        save_generated(generated, utt_id, frames)
+        write_mp4(frames, np.zeros(16000), 16000, 25, generated / f"{utt_id}.mp4")
+    per_clip = tmp_path / "metrics" / "real.csv"
+    table = evaluate_system("real", cfg, generated, corpus.labels, corpus.qc, corpus.clips_root,
+                            corpus.au_classifier, tmp_path / "sync_expert.pt", per_clip)
+    assert (table["au_judge"] == "openface").all()
+    assert len(calls.read_text().splitlines()) == 3                # one run per test clip, all its frames
+
+    truth = labels_by_clip(labels, UNITS)
+    k = UNITS.index("AU25")
+    for row in table.itertuples():
+        lab = truth[row.utt_id].presence[:, k].astype(bool)
+        scored = (slice(2, 10) if row.frames == "window" else slice(0, len(lab)))   # clip_start 2, clip_length 8
+        pred, lab = np.array(seen[:len(lab)])[scored], lab[scored]
+        expected = [(pred & lab).sum(), (pred & ~lab).sum(), (~pred & lab).sum(), (~pred & ~lab).sum()]
+        assert [getattr(row, f"judge_AU25_{c}") for c in ("tp", "fp", "fn", "tn")] == expected, row.utt_id
+        assert row.judge_AU26_tp == row.judge_AU26_fp == 0                        # never seen by the stand-in
+    assert table["judge_AU25_fp"].sum() > 0 and table["judge_AU25_fn"].sum() > 0    # the counts discriminate
+
+    metrics = metric_table([per_clip])
+    assert metrics["au_judge"].tolist() == ["openface"]
+    text = paper_tables("demo", metrics, protocol(cfg, "openface", "openface", "image"))
+    assert "| AU F1 (AU classifier) | AU acc. (AU classifier) | AU F1 (OpenFace judge) |" in text
+    assert "landmark judge" not in text and "landmarks" not in text
+    assert "backend `openface`, image mode: FaceLandmarkImg on each frame alone" in text
+    assert "the OpenFace judge (OpenFace on the generated frames, in the labels' mode" in text
+
+
+def test_metric_table_refuses_systems_scored_by_different_judges(tmp_path):
+    paths = []
+    for system, judge in (("full", "openface"), ("real", "landmarks")):
+        paths.append(tmp_path / f"{system}.csv")
+        pd.DataFrame({"utt_id": ["u0"], "system": system, "frames": "window", "psnr": 30.0,
+                      "psnr_identical_frames": 0, "ssim": 0.9, "cpbd": 0.3, "lmd_mouth": 1.0, "lmd_all": 1.0,
+                      "au_judge": judge, "sync_offset": 0, "sync_confidence": 1.0,
+                      "sync_distance": 0.5}).to_csv(paths[-1], index=False)
+    with pytest.raises(DataError, match="real.csv are scored by the landmark judge.*OpenFace judge"):
+        metric_table(paths)
