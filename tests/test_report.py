@@ -56,3 +56,4 @@ def test_report_front_page_shows_metrics_and_a_sample_video(tiny_workspace):
     assert sample.decode()[:2000] in page                 # the sample video itself, in the front page
     assert "What each section holds" in page and "metrics on the test clips" in page
     assert "<td>static</td>" in overview and "<td>real</td>" in overview
+    assert "<th>AU F1 (landmark judge)</th>" in overview
