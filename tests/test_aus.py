@@ -3,10 +3,8 @@ training on the demo corpus beating its baselines."""
 
 from __future__ import annotations
 
-import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from autalk.aus import landmark_backend, openface, pyfeat_backend, pyfeat_detect
+from autalk.aus import landmark_backend, pyfeat_backend, pyfeat_detect
 from autalk.aus.labels import label_backend, label_columns, make_label_table, read_au_labels, write_au_labels
 from autalk.config import SPEECH_AUS, load_config
-from autalk.data.clips import Clip, save_clip
 from autalk.errors import ConfigError, DataError
 from autalk.models.au_classifier import AUClassifier, au_classifier_checkpoint, load_au_classifier
 from autalk.models.audio2au import Audio2AU, audio2au_checkpoint, load_audio2au
@@ -29,15 +26,6 @@ def _table(n: int = 6, units: list[str] = UNITS) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     r = rng.uniform(0, 5, (n, len(units)))
     return make_label_table(np.array(["a_1"] * n), np.arange(n), np.ones(n, bool), r, (r >= 1).astype(int), units)
-
-
-def _clip(utt_id: str, t: int = 12, side: int = 32, seed: int = 0) -> Clip:
-    rng = np.random.default_rng(seed)
-    lm = rng.uniform(0, side, (t, 68, 2)).astype(np.float32)
-    return Clip(utt_id=utt_id, frames=rng.integers(0, 255, (t, side, side, 3), dtype=np.uint8), landmarks=lm,
-                landmarks_raw=lm, transforms=np.zeros((t, 2, 3), np.float32),
-                mfcc=np.zeros((4 * t + 35, 12), np.float32),
-                mfcc_windows=rng.standard_normal((t, 12, 35)).astype(np.float32), interpolated=np.zeros(t, bool))
 
 
 # ---------------------------------------------------------------------------------------------- label table
@@ -80,72 +68,6 @@ def test_label_aus_cli_prints_error_without_traceback(tmp_path):
                            str(tmp_path / "missing.parquet"), "--truth", str(tmp_path / "t.parquet"),
                            "--output", str(tmp_path / "out.csv")], capture_output=True, text=True)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
-
-
-# ---------------------------------------------------------------------------------------------- OpenFace
-def _openface_csv(n_frames: int, missing: int, failed: int) -> str:
-    """A FeatureExtraction -aus CSV as OpenFace 2.2 writes it: ', '-separated header, frames from 1."""
-    r_aus = openface.OPENFACE_INTENSITY_AUS
-    c_aus = r_aus[:-1] + ["AU28", "AU45"]
-    header = ["frame", "face_id", "timestamp", "confidence", "success"] + [f"{a}_r" for a in r_aus] + \
-             [f"{a}_c" for a in c_aus]
-    lines = [", ".join(header)]
-    for frame in range(1, n_frames + 1):
-        if frame == missing:
-            continue
-        ok = frame != failed
-        r = [(0.1 * frame + i / 10) % 5 if ok else 0.0 for i in range(len(r_aus))]
-        c = [1 if ok and (frame + i) % 2 else 0 for i in range(len(c_aus))]
-        lines.append(", ".join([str(frame), "0", f"{(frame - 1) / 25:.3f}", "0.98" if ok else "0.00",
-                                "1" if ok else "0"] + [f"{v:.2f}" for v in r] + [str(v) for v in c]))
-    return "\n".join(lines) + "\n"
-
-
-def test_openface_csv_parser_reads_the_real_format(tmp_path):
-    csv = tmp_path / "clip.csv"
-    csv.write_text(_openface_csv(10, missing=4, failed=7))
-    success, intensity, presence = openface.read_openface_csv(csv, UNITS, 10)
-    assert success.tolist() == [i not in (3, 6) for i in range(10)]
-    k = openface.OPENFACE_INTENSITY_AUS.index("AU25")
-    assert intensity[0, UNITS.index("AU25")] == pytest.approx((0.1 + k / 10) % 5, abs=0.01)
-    assert (intensity[~success] == 0).all() and set(np.unique(presence)) <= {0, 1}
-    with pytest.raises(DataError, match="lacks columns"):
-        openface.read_openface_csv(csv, ["AU18"], 10)
-    with pytest.raises(DataError, match="beyond the clip"):
-        openface.read_openface_csv(csv, UNITS, 5)
-
-
-def test_openface_backend_runs_the_binary_and_builds_the_table(tmp_path):
-    """A local stand-in for FeatureExtraction (same flags, same CSV) checks the call and the whole path."""
-    (tmp_path / "openface.csv").write_text(_openface_csv(6, missing=2, failed=0))
-    fake = tmp_path / "FeatureExtraction"
-    fake.write_text(textwrap.dedent(f"""\
-        #!{sys.executable}
-        import pathlib, shutil, sys
-        args = sys.argv[1:]
-        assert "-aus" in args
-        frames = sorted(pathlib.Path(args[args.index("-fdir") + 1]).glob("*.png"))
-        assert len(frames) == 6, frames
-        out = pathlib.Path(args[args.index("-out_dir") + 1]); out.mkdir(parents=True)
-        shutil.copy({str(tmp_path / "openface.csv")!r}, out / (args[args.index("-of") + 1] + ".csv"))
-        """))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    paths = {}
-    for i in range(2):
-        paths[f"s1_u{i}"] = tmp_path / "clips" / f"s1_u{i}.npz"
-        save_clip(_clip(f"s1_u{i}", t=6, seed=i), paths[f"s1_u{i}"])
-    table = openface.label_clips(str(fake), paths, UNITS)
-    out = tmp_path / "labels.parquet"
-    write_au_labels(table, out, "openface")
-    table = read_au_labels(out, UNITS)
-    assert len(table) == 12 and table.groupby("utt_id")["success"].sum().tolist() == [5, 5]
-
-
-def test_openface_without_binary_says_how_to_get_it(tmp_path):
-    with pytest.raises(ConfigError, match="aus.openface_bin is not set.*github.com/TadasBaltrusaitis/OpenFace"):
-        openface.check_binary(None)
-    with pytest.raises(ConfigError, match="does not exist.*backend: landmarks"):
-        openface.check_binary(str(tmp_path / "FeatureExtraction"))
 
 
 # ---------------------------------------------------------------------------------------------- py-feat

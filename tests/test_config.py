@@ -158,6 +158,8 @@ def _check_config_refuses(tmp_path: Path, override: dict, capsys) -> tuple[Path,
     (_demo(source={"synth": {"voices": []}}), "datasets.demo.source.synth.voices: [] should be non-empty"),
     (_demo(source={"synth": {"photos": []}}), "datasets.demo.source.synth.photos: [] should be non-empty"),
     (_demo(source={"synth": {"utterances_per_speaker": 0}}), "datasets.demo.source.synth.utterances_per_speaker: 0"),
+    # what AU labelling refused
+    (_demo(aus={"openface_mode": "video"}), "datasets.demo.aus.openface_mode: 'video' is not one of"),
     # a variant is checked as its dataset is
     (_demo(variants={"full": {}, "odd": {"model": {"kernel_size": 2}}}),
      "datasets.demo.variants.odd.model.kernel_size must be odd"),

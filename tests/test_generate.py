@@ -171,6 +171,8 @@ def test_workflow_ends_in_metric_tables_with_reference_rows(evaluated):
     assert "frames scored: video frames 4..19 of each test clip" in paper and "video frame 4 of the clip" in paper
     assert "AU labels: backend `landmarks`" in paper and "template `autalk`" in paper
     assert (table["au_backend"] == "landmarks").all() and real["au_f1_judge"] > 0
+    assert (table["au_judge"] == "landmarks").all() and "| AU F1 (landmark judge) |" in paper
+    assert "AU F1 judges: the frozen AU classifier and the landmark judge" in paper and "OpenFace judge" not in paper
     all_frames = pd.read_csv(evaluated.path("results/demo_metrics_all_frames.csv")).set_index("system")
     assert all_frames.index.tolist() == table["system"].tolist()
     assert all_frames.loc["static", "psnr_identical_frames"] == static["n_clips"]

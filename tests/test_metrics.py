@@ -129,7 +129,8 @@ def _per_clip(system: str, psnr_values, offsets, lmd_mouth, tp, frames: str = "w
                          "psnr": psnr_values,
                          "psnr_identical_frames": [10 if v == math.inf else 0 for v in psnr_values],
                          "ssim": 0.9, "cpbd": 0.3, "lmd_mouth": lmd_mouth, "lmd_all": 1.0, "au_f1": 0.0,
-                         "au_accuracy": 0.0, "sync_offset": offsets, "sync_confidence": 2.0, "sync_distance": 0.5,
+                         "au_accuracy": 0.0, "au_judge": "landmarks", "sync_offset": offsets, "sync_confidence": 2.0,
+                         "sync_distance": 0.5,
                          "AU25_tp": tp, "AU25_fp": 1, "AU25_fn": 1, "AU25_tn": 5})
 
 
@@ -157,6 +158,7 @@ def test_metric_table_rows_inf_psnr_pooled_aus_and_ablation(tmp_path):
     assert row["delta"] == pytest.approx(0.5) and row["better"] is False or row["better"] == False  # noqa: E712
     text = paper_tables("demo", table, ["frames scored: video frames 4..53"], metric_table(paths, frames="all"))
     assert "| full | 0.900 | 31.00 |" in text and "| real | 0.900 | ∞ |" in text
+    assert "| AU F1 (landmark judge) |" in text and "OpenFace" not in text and table["au_judge"].eq("landmarks").all()
     assert "- frames scored: video frames 4..53" in text and "| full | 0.900 | 30.00 |" in text
     assert "from their papers" in text and "ATVGnet" in text and "32.15" in text
 
@@ -174,11 +176,12 @@ def test_protocol_of_the_grid_tables_states_split_frames_identity_backend_and_cr
     from autalk.evaluate.tables import protocol
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml").dataset("grid")
-    text = "\n".join(protocol(cfg, "landmarks"))
+    text = "\n".join(protocol(cfg, "landmarks", "landmarks"))
     assert "test (unseen, scored) s1, s2, s4, s29" in text
     assert "video frames 4..53 of each test clip (50 frames" in text and "training windows: clip" in text
     assert "identity image: video frame 4 of the clip" in text
-    assert "backend `landmarks` (a landmark-geometry approximation, not OpenFace)" in text
+    assert "backend `landmarks` (a landmark-geometry approximation, not OpenFace)\n" in text
+    assert "AU F1 judges: the frozen AU classifier and the landmark judge" in text
     assert "template `authors` (the paper authors), 128 px, alignment points 28..48" in text
 
 

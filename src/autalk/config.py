@@ -190,7 +190,12 @@ class AUConfig:
     backend: Literal["auto", "landmarks", "openface", "pyfeat"] = _f(
         "auto", "how AU labels are obtained; auto: openface when openface_bin is set or FeatureExtraction is on "
                 "PATH (what the paper used), else landmarks with a warning")
-    openface_bin: Optional[str] = _f(None, "path of OpenFace 2's FeatureExtraction binary (backend openface)")
+    openface_bin: Optional[str] = _f(None, "path of OpenFace 2's FeatureExtraction binary (backend openface); "
+                                     "openface_mode image runs FaceLandmarkImg from the same folder")
+    openface_mode: Literal["image", "sequence"] = _f(
+        "image", "how OpenFace reads a clip's aligned frames, for the labels and the AU judge of generated frames: "
+                 "image: FaceLandmarkImg on each frame alone, static AU models (the authors' per-image output); "
+                 "sequence: FeatureExtraction on the clip, tracking and person-calibrated dynamic AU models")
     presence_threshold: float = _f(1.0, "intensity at or above which an AU counts as present", minimum=0,
                                    maximum=MAX_INTENSITY)
     neutral_percentile: float = _f(5.0, "per-speaker percentile taken as neutral geometry (backend landmarks)",

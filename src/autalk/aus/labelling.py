@@ -81,7 +81,7 @@ def label_dataset(ds: DatasetConfig, qc_path: str | Path, landmarks_path: str | 
     if backend == "landmarks":
         table = label_with_landmarks(ds, qc_path, landmarks_path, clips_root)
     elif backend == "openface":
-        table = openface.label_clips(ds.aus.openface_bin or openface.DEFAULT_BINARY, paths, ds.aus.units)
+        table = openface.label_clips(ds.aus, paths)
     else:
         if pyfeat_raw is None:
             raise DataError("aus.backend is pyfeat but no py-feat output was given (rule detect_aus_pyfeat)")

@@ -4,7 +4,8 @@ Columns: ``utt_id``, ``frame`` (0-based index into the clip file), ``success`` (
 then per configured AU ``AUxx_r`` (intensity, 0-5) and ``AUxx_c`` (presence, 0/1), in the config's AU order.
 Every backend produces this table through ``make_label_table`` and every consumer reads it through
 ``read_au_labels``, so a backend change never reaches the trainers as a silent schema drift. The backend that
-made a table is recorded in the parquet metadata (``autalk.au_backend``).
+made a table is recorded in the parquet metadata (``autalk.au_backend``; OpenFace's mode in
+``autalk.openface_mode``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from autalk.config import MAX_INTENSITY
 from autalk.errors import DataError
 
 BACKEND_KEY = b"autalk.au_backend"
+OPENFACE_MODE_KEY = b"autalk.openface_mode"
 
 
 def intensity_columns(units: list[str]) -> list[str]:
@@ -57,10 +59,13 @@ def make_label_table(utt_ids: np.ndarray, frames: np.ndarray, success: np.ndarra
     return pd.DataFrame(data, columns=label_columns(units))
 
 
-def write_au_labels(table: pd.DataFrame, path: str | Path, backend: str) -> None:
-    """Write atomically, recording the backend in the file's metadata."""
+def write_au_labels(table: pd.DataFrame, path: str | Path, backend: str, openface_mode: str | None = None) -> None:
+    """Write atomically, recording the backend (and for OpenFace its mode) in the file's metadata."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
-    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), BACKEND_KEY: backend.encode()})
+    metadata = {**(arrow.schema.metadata or {}), BACKEND_KEY: backend.encode()}
+    if openface_mode is not None:
+        metadata[OPENFACE_MODE_KEY] = openface_mode.encode()
+    arrow = arrow.replace_schema_metadata(metadata)
     with atomic_file(path) as tmp:
         pq.write_table(arrow, tmp)
 
@@ -69,6 +74,12 @@ def label_backend(path: str | Path) -> str:
     """The backend recorded in a label file ("unknown" for files written elsewhere)."""
     metadata = pq.read_schema(path).metadata or {}
     return metadata.get(BACKEND_KEY, b"unknown").decode()
+
+
+def label_openface_mode(path: str | Path) -> str | None:
+    """The OpenFace mode (``image`` or ``sequence``) recorded in a label file made by OpenFace, else None."""
+    mode = (pq.read_schema(path).metadata or {}).get(OPENFACE_MODE_KEY)
+    return None if mode is None else mode.decode()
 
 
 def read_au_labels(path: str | Path, units: list[str]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ def _label(args: argparse.Namespace) -> None:
 
     ds = stage_settings(args, "label_aus")
     table, backend = label_dataset(ds, args.qc, args.landmarks, args.clips_root, args.pyfeat_raw)
-    write_au_labels(table, args.output, backend)
+    write_au_labels(table, args.output, backend, ds.aus.openface_mode if backend == "openface" else None)
 
 
 def _agreement(args: argparse.Namespace) -> None:

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_settings_args(p)
     p.add_argument("--per-clip", required=True, nargs="+", type=Path,
                    help="per-clip CSVs, full model first, then the variants, static and real")
-    p.add_argument("--labels", required=True, type=Path, help="AU label table (its metadata names the backend)")
+    p.add_argument("--labels", required=True, type=Path,
+                   help="AU label table (its metadata names the backend and OpenFace's mode)")
     p.add_argument("--metrics", required=True, type=Path, help="metric table CSV to write (the scored window)")
     p.add_argument("--metrics-all-frames", required=True, type=Path, help="metric table CSV on all frames")
     p.add_argument("--ablation", required=True, type=Path, help="ablation (deltas vs full) CSV to write")
@@ -76,7 +77,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _metric_tables(args: argparse.Namespace) -> None:
-    from autalk.aus.labels import label_backend
+    from autalk.aus.labels import label_backend, label_openface_mode
     from autalk.evaluate.tables import ablation_table, metric_table, paper_tables, protocol, write_text
 
     backend = label_backend(args.labels)
@@ -86,7 +87,8 @@ def _metric_tables(args: argparse.Namespace) -> None:
     write_text(all_frames.to_csv(index=False), args.metrics_all_frames)
     write_text(ablation_table(metrics).to_csv(index=False), args.ablation)
     if args.paper_tables is not None:
-        lines = protocol(stage_settings(args, "metric_tables"), backend)
+        lines = protocol(stage_settings(args, "metric_tables"), backend, metrics["au_judge"].iloc[0],
+                         label_openface_mode(args.labels))
         write_text(paper_tables(args.dataset, metrics, lines, all_frames), args.paper_tables)
     print(metrics.to_string(index=False))
 

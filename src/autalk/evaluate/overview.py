@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from autalk.errors import DataError
-from autalk.evaluate.tables import write_text
+from autalk.evaluate.tables import au_column_titles, write_text
 
 MAX_VIDEO_BYTES = 8 * 1024 * 1024       # a sample is seconds of a small crop; refuse to bloat the report
 
@@ -26,6 +26,8 @@ def sample_video(samples_dir: str | Path) -> Path:
 
 def overview_html(dataset: str, metrics: str | Path, samples_dir: str | Path, variant: str) -> str:
     table = pd.read_csv(metrics)
+    if "au_judge" in table.columns:      # the AU columns say whose reading they score
+        table = table.rename(columns=au_column_titles(table["au_judge"].iloc[0]))
     video = sample_video(samples_dir)
     data = video.read_bytes()
     if len(data) > MAX_VIDEO_BYTES:

@@ -1,6 +1,8 @@
 """Per-clip metrics of one system's rendered test clips (``autalk evaluate``), two CSV rows per clip: ``frames``
 ``window`` scores the frames of the clip window every variant is trained on (``TrainingConfig.scored_frames``:
-video frames 4..53 on GRID, the paper's protocol), ``all`` every frame of the clip (a secondary table).
+video frames 4..53 on GRID, the paper's protocol), ``all`` every frame of the clip (a secondary table). Each row
+names its independent AU judge (``au_judge``, ``autalk.metrics.au``); OpenFace reads a clip's generated frames
+once, all of them, as it read the real clip for the labels, and each scope scores its own frames of that reading.
 
 Every kept test clip must have been rendered (``{utt_id}.npz`` + a playable ``{utt_id}.mp4``); a missing or
 corrupt one fails the evaluation naming the clip. Traces (the AU classifier's intensities on the system's frames
@@ -18,13 +20,22 @@ import torch
 from tqdm import tqdm
 
 from autalk.atomic import atomic_file
-from autalk.aus.labels import ClipLabels, labels_by_clip, read_au_labels
+from autalk.aus import openface
+from autalk.aus.labels import ClipLabels, label_backend, labels_by_clip, read_au_labels
 from autalk.config import DatasetConfig
 from autalk.data.clips import Clip, load_clip
 from autalk.errors import DataError
 from autalk.generate.clips import load_generated, test_clips
 from autalk.generate.video import probe
-from autalk.metrics.au import COUNTS, confusion_counts, landmark_judge, pooled_scores, predict_presence
+from autalk.metrics.au import (
+    COUNTS,
+    confusion_counts,
+    judge_for,
+    landmark_judge,
+    openface_judge,
+    pooled_scores,
+    predict_presence,
+)
 from autalk.metrics.cpbd import cpbd_clip
 from autalk.metrics.image import psnr_clip, ssim_clip
 from autalk.metrics.landmarks import clip_landmarks, lmd
@@ -53,6 +64,8 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
         raise DataError(f"no rendered clips for system {system!r}: {generated} is not a directory")
     units = cfg.aus.units
     clip_labels = labels_by_clip(read_au_labels(labels, units), units)
+    judge = judge_for(label_backend(labels))
+    tool = openface.locate(cfg.aus) if judge == "openface" else None
     classifier = load_au_classifier(au_classifier, device)
     if list(classifier.units) != list(units):
         raise DataError(f"AU classifier {au_classifier} predicts {classifier.units}, config has {units}")
@@ -78,10 +91,12 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
             from autalk.preprocess.audio import load_audio
 
             audio = load_audio(generated / f"{utt_id}.mp4", SAMPLE_RATE)
+        judged = None if tool is None else openface_judge(tool, rendered["frames"], utt_id, units)
         for scope, frames_scored in (("window", cfg.training.scored_frames(real.n_frames)),
                                      ("all", slice(0, real.n_frames))):
-            row, sync = _score(rendered["frames"], real, lab, frames_scored, cfg, classifier, expert, official, audio)
-            rows.append({"utt_id": utt_id, "system": system, "frames": scope, **row})
+            row, sync = _score(rendered["frames"], real, lab, frames_scored, cfg, classifier, expert, official, audio,
+                               judged)
+            rows.append({"utt_id": utt_id, "system": system, "frames": scope, "au_judge": judge, **row})
         with torch.no_grad():
             x = torch.from_numpy(rendered["frames"]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             intensity = classifier(x)[1].cpu().numpy()
@@ -97,8 +112,10 @@ def evaluate_system(system: str, cfg: DatasetConfig, generated: str | Path, labe
 
 
 def _score(frames: np.ndarray, real: Clip, lab: ClipLabels, scored: slice, cfg: DatasetConfig, classifier,
-           expert, official, audio: np.ndarray | None) -> tuple[dict, SyncResult]:
-    """One clip's metrics on its frames ``scored`` (the sync expert hears the MFCC columns of those frames)."""
+           expert, official, audio: np.ndarray | None, openface_presence: np.ndarray | None) -> tuple[dict, SyncResult]:
+    """One clip's metrics on its frames ``scored`` (the sync expert hears the MFCC columns of those frames). The
+    independent AU judge is OpenFace's reading of the whole clip (``openface_presence``) where given, else the
+    landmark backend on the scored frames' landmarks."""
     frames, real_frames = frames[scored], real.frames[scored]
     presence, valid = lab.presence[scored], lab.success[scored]
     counts = confusion_counts(predict_presence(classifier, frames), presence, valid)
@@ -106,7 +123,9 @@ def _score(frames: np.ndarray, real: Clip, lab: ClipLabels, scored: slice, cfg: 
     p = psnr_clip(frames, real_frames)
     generated_lm, real_lm = clip_landmarks(frames, real_frames, real.landmarks[scored])
     lm = lmd(generated_lm, real_lm)
-    judged = confusion_counts(landmark_judge(real_lm, generated_lm, cfg.aus), presence, valid)
+    judge_presence = (landmark_judge(real_lm, generated_lm, cfg.aus) if openface_presence is None
+                      else openface_presence[scored])
+    judged = confusion_counts(judge_presence, presence, valid)
     judge_f1, judge_acc = pooled_scores(judged)
     step = cfg.preprocess.mfcc.step
     sync = measure_sync(expert, frames, real.mfcc[scored.start * step:scored.stop * step], cfg.sync_expert.max_offset)

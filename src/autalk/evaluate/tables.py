@@ -4,7 +4,9 @@
 ``static`` and ``real``). PSNR is the mean over clips of each clip's PSNR over its non-identical frames; a system
 whose every frame equals the real one (``real``) gets inf, and ``psnr_identical_frames`` counts the frames left
 out. AU F1 (macro over the AUs that occur in the labels: F1 is undefined for the others) and accuracy pool
-every frame's decision. ``sync_abs_offset`` is the mean absolute offset (frames) found by the sync expert,
+every frame's decision, by the AU classifier (``au_f1``) and by the independent judge (``au_f1_judge``) named in
+``au_judge``, whose title (``autalk.metrics.au.JUDGES``) heads its columns wherever a table is shown to a reader.
+``sync_abs_offset`` is the mean absolute offset (frames) found by the sync expert,
 ``sync_confidence`` its mean confidence, ``sync_distance`` the mean minimum distance; LSE-D/LSE-C appear only
 when the official SyncNet was used.
 
@@ -28,9 +30,10 @@ import numpy as np
 import pandas as pd
 
 from autalk.atomic import atomic_file
+from autalk.aus.openface import MODES
 from autalk.config import DatasetConfig
 from autalk.errors import DataError
-from autalk.metrics.au import COUNTS, pooled_scores
+from autalk.metrics.au import COUNTS, JUDGES, pooled_scores
 
 METRICS = ["psnr", "psnr_identical_frames", "ssim", "cpbd", "lmd_mouth", "lmd_all", "au_f1", "au_accuracy",
            "au_f1_judge", "au_accuracy_judge", "sync_abs_offset", "sync_confidence", "sync_distance"]
@@ -39,7 +42,7 @@ HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "cpbd": True, "lmd_mouth": False
                     "au_accuracy": True, "au_f1_judge": True, "au_accuracy_judge": True, "sync_abs_offset": False,
                     "sync_confidence": True, "sync_distance": False, "lse_d": False, "lse_c": True}
 REQUIRED = ["utt_id", "system", "frames", "psnr", "psnr_identical_frames", "ssim", "cpbd", "lmd_mouth", "lmd_all",
-            "sync_offset", "sync_confidence", "sync_distance"]
+            "au_judge", "sync_offset", "sync_confidence", "sync_distance"]
 
 
 def read_per_clip(path: str | Path) -> pd.DataFrame:
@@ -55,6 +58,9 @@ def read_per_clip(path: str | Path) -> pd.DataFrame:
         raise DataError(f"per-clip metrics {path} lack columns {missing}" if missing else f"{path} has no clips")
     if table["system"].nunique() != 1:
         raise DataError(f"per-clip metrics {path} mix systems {sorted(table['system'].unique())}")
+    judges = sorted(table["au_judge"].astype(str).unique())
+    if len(judges) != 1 or judges[0] not in JUDGES:
+        raise DataError(f"per-clip metrics {path} have au_judge {judges}; expected one of {sorted(JUDGES)}")
     return table
 
 
@@ -62,7 +68,7 @@ def summarise(table: pd.DataFrame) -> dict:
     """One system's row of the metric table."""
     psnr = table["psnr"].to_numpy(float)
     finite = psnr[np.isfinite(psnr)]
-    row = {"system": str(table["system"].iloc[0]), "n_clips": len(table),
+    row = {"system": str(table["system"].iloc[0]), "n_clips": len(table), "au_judge": str(table["au_judge"].iloc[0]),
            "psnr": float(finite.mean()) if finite.size else math.inf,
            "psnr_identical_frames": int(table["psnr_identical_frames"].sum())}
     for col in ("ssim", "cpbd", "lmd_mouth", "lmd_all", "sync_confidence", "sync_distance"):
@@ -92,13 +98,16 @@ def metric_table(per_clip: list[str | Path], frames: str = "window") -> pd.DataF
         if table.empty:
             raise DataError(f"per-clip metrics {path} have no rows scored on frames {frames!r}")
         tables.append(table)
-    ref = set(tables[0]["utt_id"])
+    ref, judge = set(tables[0]["utt_id"]), tables[0]["au_judge"].iloc[0]
     for path, table in zip(per_clip, tables):
         if set(table["utt_id"]) != ref:
             raise DataError(f"per-clip metrics {path} cover different clips than {per_clip[0]}: "
                             "every system must be scored on the same test clips")
+        if table["au_judge"].iloc[0] != judge:
+            raise DataError(f"per-clip metrics {path} are scored by the {JUDGES[table['au_judge'].iloc[0]].title}, "
+                            f"{per_clip[0]} by the {JUDGES[judge].title}: every system must have the same AU judge")
     rows = [summarise(t) for t in tables]
-    columns = ["system"] + METRICS + [c for c in OPTIONAL if any(c in r for r in rows)] + ["n_clips"]
+    columns = ["system"] + METRICS + [c for c in OPTIONAL if any(c in r for r in rows)] + ["n_clips", "au_judge"]
     return pd.DataFrame(rows)[columns]
 
 
@@ -136,8 +145,16 @@ def _fmt(value, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def protocol(cfg: DatasetConfig, au_backend: str) -> list[str]:
-    """The evaluation protocol of a dataset's tables, one line each: what a reader needs to compare numbers."""
+def au_column_titles(judge: str) -> dict[str, str]:
+    """Reader-facing titles of the AU columns of a metric table scored by ``judge``: each names who judged."""
+    title = JUDGES[judge].title
+    return {"au_f1": "AU F1 (AU classifier)", "au_accuracy": "AU acc. (AU classifier)",
+            "au_f1_judge": f"AU F1 ({title})", "au_accuracy_judge": f"AU acc. ({title})"}
+
+
+def protocol(cfg: DatasetConfig, au_backend: str, au_judge: str, openface_mode: str | None = None) -> list[str]:
+    """The evaluation protocol of a dataset's tables, one line each: what a reader needs to compare numbers.
+    ``openface_mode``: how OpenFace read the frames, for labels made by OpenFace (the label file's metadata)."""
     tc, faces = cfg.training, cfg.preprocess.faces
     identity = tc.clip_start if tc.identity_frame is None else tc.identity_frame
     return [f"split: speakers train {', '.join(cfg.splits.train)}; val {', '.join(cfg.splits.val) or '-'}; "
@@ -147,16 +164,19 @@ def protocol(cfg: DatasetConfig, au_backend: str) -> list[str]:
             "all frames in the secondary table",
             f"identity image: video frame {identity} of the clip, aligned",
             f"AU labels: backend `{au_backend}`"
-            + (" (a landmark-geometry approximation, not OpenFace)" if au_backend == "landmarks" else ""),
+            + (" (a landmark-geometry approximation, not OpenFace)" if au_backend == "landmarks" else "")
+            + (f", {MODES[openface_mode]}" if openface_mode else ""),
+            f"AU F1 judges: the frozen AU classifier and the {JUDGES[au_judge].title}",
             f"crop: template `{faces.template}` ({'the paper authors' if faces.template == 'authors' else 'ours'}), "
             f"{faces.crop_size} px, alignment points {faces.align_points[0]}..{faces.align_points[-1]}, "
             f"faces mode `{faces.mode}`"]
 
 
 def _system_rows(metrics: pd.DataFrame) -> list[str]:
-    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | AU F1 (AU classifier) | "
-             "AU acc. (AU classifier) | AU F1 (landmark judge) | sync expert abs. offset (frames) | "
-             "sync expert confidence | clips |",
+    titles = au_column_titles(metrics["au_judge"].iloc[0])
+    lines = ["| system | SSIM | PSNR (dB) | CPBD | LMD mouth (px) | LMD all (px) | "
+             f"{titles['au_f1']} | {titles['au_accuracy']} | {titles['au_f1_judge']} | "
+             "sync expert abs. offset (frames) | sync expert confidence | clips |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in metrics.iterrows():
         lines.append(f"| {r['system']} | {_fmt(r['ssim'], 3)} | {_fmt(r['psnr'], 2)} | {_fmt(r['cpbd'], 3)} | "
@@ -182,10 +202,11 @@ def paper_tables(dataset: str, metrics: pd.DataFrame, protocol_lines: list[str] 
     if "lse_d" in metrics.columns:
         lines += ["", "LSE-D / LSE-C (official SyncNet weights): " + "; ".join(
             f"{r['system']} {_fmt(r['lse_d'], 3)} / {_fmt(r['lse_c'], 3)}" for _, r in metrics.iterrows())]
+    judge = JUDGES[metrics["au_judge"].iloc[0]]
     lines += ["", "`static`: the identity frame held still; `real`: the real video (upper bound for sync and AUs; "
               "PSNR ∞). AU F1 is scored by two judges against the AU labels: the frozen AU classifier (which the AU "
-              "loss optimises, so it favours variants trained with that loss) and the landmark labelling backend "
-              "run on the generated faces' own dlib landmarks (which nothing is trained against). Sync is measured "
+              f"loss optimises, so it favours variants trained with that loss) and the {judge.title} "
+              f"({judge.method}), which nothing is trained against. Sync is measured "
               "with the workflow's own SyncNet-style expert trained on the training "
               "speakers, not with the official SyncNet, so its numbers are not LSE-C/LSE-D. LMD is in aligned-crop "
               "pixels of this dataset's crop size.", "",

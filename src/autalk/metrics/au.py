@@ -1,6 +1,8 @@
 """AU agreement on generated frames against the AU labels, by two judges: the frozen AU classifier (which the AU
-loss optimises, so it favours variants trained with that loss) and the landmark labelling backend run on the
-generated faces' own landmarks (``landmark_judge``, which no variant is trained against).
+loss optimises, so it favours variants trained with that loss) and an independent judge which no variant is
+trained against: the labelling backend itself read on the generated frames (``judge_for``). With OpenFace labels
+that is OpenFace on the generated frames, in the labels' mode (``openface_judge``); otherwise the landmark backend
+on the generated faces' own landmarks (``landmark_judge``; py-feat, which runs in its own environment, included).
 
 Per clip we keep each AU's confusion counts (frames whose label is unreliable, ``success`` false, are left out),
 so tables pool frames over all clips exactly (``pooled_scores``) instead of averaging per-clip ratios.
@@ -8,13 +10,39 @@ so tables pool frames over all clips exactly (``pooled_scores``) instead of aver
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from autalk.aus.openface import OpenFace
 from autalk.aus.scores import f1_score, macro_mean
 from autalk.config import AUConfig
 
 COUNTS = ("tp", "fp", "fn", "tn")
+
+
+@dataclass(frozen=True)
+class Judge:
+    """How the tables and the report name an independent judge, so that no reader takes one for the other."""
+
+    title: str       # heads its columns: "AU F1 (<title>)"
+    method: str      # what it is, for the tables' notes
+
+
+JUDGES = {
+    "landmarks": Judge("landmark judge", "the landmark labelling backend on the generated faces' own dlib landmarks, "
+                                         "the real clip's closed mouth as neutral"),
+    "openface": Judge("OpenFace judge", "OpenFace on the generated frames, in the labels' mode; a frame where it "
+                                        "finds no face shows no AU"),
+}
+
+
+def judge_for(label_backend: str) -> str:
+    """The independent judge of labels made by ``label_backend`` (the name in a label file's metadata)."""
+    return "openface" if label_backend == "openface" else "landmarks"
 
 
 def predict_presence(classifier: torch.nn.Module, frames: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -56,3 +84,12 @@ def landmark_judge(real_landmarks: np.ndarray, generated_landmarks: np.ndarray, 
                                      np.repeat([0, 1], n), aus.units, aus.neutral_percentile,
                                      aus.landmark_smoothing, measured=np.arange(2 * n) < n)[n:]
     return intensity >= aus.presence_threshold
+
+
+def openface_judge(tool: OpenFace, frames: np.ndarray, name: str, units: list[str]) -> np.ndarray:
+    """Presence (T, K) of the AUs in generated RGB frames (T, S, S, 3) as OpenFace reads them, the way it read the
+    real frames for the labels. A frame where it finds no face shows no AU: a face too broken to be found must
+    not be left out of the score."""
+    with tempfile.TemporaryDirectory(prefix="autalk_openface_judge_") as tmp:
+        _, _, presence = tool.measure(frames, name, Path(tmp), units)
+    return presence.astype(bool)
