@@ -60,17 +60,31 @@ def sync_expert(seed: int) -> dict[str, float]:
             "sync_min_conf": min(r.confidence for r in found.values()), "sync_conf_ratio": moving / static}
 
 
+def generator(seed: int, out: Path) -> dict[str, float]:
+    import test_trained_generator as tg
+
+    row = {}
+    for name in sorted(tg.SETTINGS):
+        seen = tg.train_and_watch(name, seed, out / name)
+        row.update({f"{name}_silence_psnr": seen.silence_psnr, f"{name}_opening_r": seen.opening_r,
+                    f"{name}_voiced": seen.voiced_opening, f"{name}_silent": seen.silent_opening})
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workspace", type=Path, required=True, help="a tiny demo workspace with AU labels")
+    parser.add_argument("--workspace", type=Path, help="a tiny demo workspace with AU labels (for the AU "
+                        "classifier and the audio-to-AU networks)")
     parser.add_argument("--config", type=Path, nargs="*", help="settings files (default: the workspace's config)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--only", choices=["classifier", "audio2au", "sync"], nargs="+",
+    parser.add_argument("--only", choices=["classifier", "audio2au", "sync", "generator"], nargs="+",
                         default=["classifier", "audio2au", "sync"], help="which learning tests to measure")
     args = parser.parse_args()
+    if args.workspace is None and {"classifier", "audio2au"} & set(args.only):
+        parser.error("--workspace is needed to measure the AU classifier and the audio-to-AU networks")
     logging.basicConfig(level=logging.WARNING)
-    configs = args.config or [args.workspace / "config.yaml"]
+    configs = args.config or ([args.workspace / "config.yaml"] if args.workspace else [])
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -81,6 +95,8 @@ def main() -> None:
                     row.update(au_classifier(args.workspace, configs, seed, Path(tmp)))
                 if "audio2au" in args.only:
                     row.update(audio_to_au(args.workspace, configs, seed, Path(tmp)))
+                if "generator" in args.only:
+                    row.update(generator(seed, Path(tmp)))
             if "sync" in args.only:
                 row.update(sync_expert(seed))
             rows.append(row)
@@ -101,6 +117,15 @@ def main() -> None:
         print(f"sync expert: shifts right {min(r['sync_offsets_right'] for r in rows)}/{len(test_sync.SHIFTS)}, "
               f"min confidence {min(r['sync_min_conf'] for r in rows):.3f}, "
               f"moving/static confidence min {min(r['sync_conf_ratio'] for r in rows):.2f}")
+
+    if "generator" in args.only:
+        import test_trained_generator as tg
+
+        for name in sorted(tg.SETTINGS):
+            print(f"generator {name}: silence PSNR min {min(r[name + '_silence_psnr'] for r in rows):.1f} dB, "
+                  f"opening r min {min(r[name + '_opening_r'] for r in rows):.3f}, voiced opening min "
+                  f"{min(r[name + '_voiced'] for r in rows):.1f}, silent opening max "
+                  f"{max(r[name + '_silent'] for r in rows):.1f} (grey levels)")
 
 
 if __name__ == "__main__":

@@ -57,28 +57,31 @@ def test_encoder_decoder_and_discriminator_shapes(crop):
     assert embedding.shape == (3, 40)
     assert [s.shape[1:] for s in skips] == [(16, crop // 2, crop // 2), (32, crop // 4, crop // 4),
                                             (64, crop // 8, crop // 8), (128, crop // 16, crop // 16)]
-    frames, mask = FrameDecoder(40, crop)(embedding, skips, image)
-    assert frames.shape == (3, 3, crop, crop) and mask is None
+    frames, mask, unblended = FrameDecoder(40, crop)(embedding, skips, image)
+    assert frames.shape == (3, 3, crop, crop) and mask is None and unblended is None
     assert PatchDiscriminator()(image).shape == (3, 1, crop // 16, crop // 16)
     assert AudioEncoder(12, 28, 24)(torch.randn(5, 12, 28)).shape == (5, 24)
 
 
 def test_mask_blend_starts_near_the_identity_and_copies_it_where_the_mask_is_closed():
     """The blend is mask * generated + (1 - mask) * identity: a fresh decoder's mask is small everywhere, so its
-    first frames are already close to the photo; a closed mask returns the identity pixels exactly."""
+    first frames are already close to the photo; a closed mask returns the identity pixels exactly, and the
+    generated image stays what the decoder draws (training supervises it there too)."""
     torch.manual_seed(0)
     identity = torch.rand(2, 3, 64, 64) * 2 - 1
     embedding, skips = ImageEncoder(64, 40)(identity)
     for full_res_skip in (False, True):
         decoder = FrameDecoder(40, 64, output="mask_blend", full_res_skip=full_res_skip)
-        frames, mask = decoder(embedding, skips, identity)
+        frames, mask, unblended = decoder(embedding, skips, identity)
         assert mask.shape == (2, 1, 64, 64) and 0.05 < mask.mean() < 0.2
-        plain, _ = FrameDecoder(40, 64, full_res_skip=full_res_skip)(embedding, skips, identity)
+        assert torch.allclose(frames, mask * unblended + (1 - mask) * identity, atol=1e-6)
+        plain, _, _ = FrameDecoder(40, 64, full_res_skip=full_res_skip)(embedding, skips, identity)
         assert (frames - identity).abs().mean() < 0.5 * (plain - identity).abs().mean()
     with torch.no_grad():
         decoder.head[-1].bias[3] = -100.0
-    frames, mask = decoder(embedding, skips, identity)
+    frames, mask, unblended = decoder(embedding, skips, identity)
     assert mask.max() < 1e-6 and torch.allclose(frames, identity, atol=1e-5)
+    assert (unblended - identity).abs().mean() > 0.1
 
 
 def _changed_outputs(fusion, t_len: int, t_change: int, dim: int) -> torch.Tensor:

@@ -55,6 +55,7 @@ def test_each_variant_trains_checkpoints_and_exports(corpus, name):
     assert (losses["mouth"] > 0).all() == (cfg.training.weight_mouth > 0)
     assert (losses["d"] > 0).all() == cfg.model.discriminator
     assert (losses["mask"] > 0).all() == (cfg.model.output == "mask_blend")
+    assert (losses["unblended"] > 0).all() == (cfg.model.output == "mask_blend")
     assert (paths.run_dir / "samples" / "step_0000002.png").stat().st_size > 0
     assert paths.curves.stat().st_size > 0 and list((paths.run_dir / "tensorboard").glob("events.*"))
     generator = load_generator(paths.model)

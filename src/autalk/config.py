@@ -292,8 +292,12 @@ class TrainingConfig:
     weight_gan: float = _f(0.002, "frame GAN loss weight", minimum=0)
     weight_mouth: float = _f(0.0, "extra L1 on the mouth box (landmarks 49-68 + margin) of each frame; 0: the "
                              "reference losses only (a short run learns lip motion much sooner with it)", minimum=0)
-    weight_mask: float = _f(0.1, "mask_blend output: penalty on the mask's mean and total variation (keeps it "
-                            "small and smooth, so only what must move is generated)", minimum=0)
+    weight_mask: float = _f(0.02, "mask_blend output: penalty on the mask's mean and total variation (keeps it "
+                            "small and smooth, so only what must move is generated; at 0.1 the mask of a 200-step "
+                            "run shut over the moving mouth too in 1 of 6 seeds x threads)", minimum=0)
+    weight_unblended: float = _f(1.0, "mask_blend output: L1 of the generated image before the blend, so the "
+                                 "generator learns what to draw even where the mask is still shut (without it the "
+                                 "mask closes early and never opens: a still photo)", minimum=0)
     ema_decay: float = _f(0.0, "exponential moving average of the generator's weights, exported for generation "
                           "(0: off, the trained weights are exported as in the paper)", minimum=0, exclusiveMaximum=1)
     checkpoint_every: int = _f(1000, "steps between checkpoints", minimum=1)

@@ -44,9 +44,10 @@ class FrameDecoder(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(head_in, in_ch, 5, padding=2), nn.ReLU(inplace=True), last)
 
     def forward(self, fused: torch.Tensor, skips: list[torch.Tensor],
-                identity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+                identity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """fused (N, in_dim), skips from ImageEncoder and identity (N, 3, S, S), each with N rows
-        -> frames (N, 3, S, S) in [-1, 1] and, for ``mask_blend``, the mask (N, 1, S, S) in [0, 1] (else None)."""
+        -> frames (N, 3, S, S) in [-1, 1] and, for ``mask_blend``, the mask (N, 1, S, S) in [0, 1] and the
+        generated image before the blend (N, 3, S, S) (else None, None)."""
         x = self.proj(fused).view(-1, self.base_channels, self.side, self.side)
         for up, skip in zip(self.ups, reversed(skips)):
             x = up(torch.cat([x, skip], dim=1))
@@ -54,6 +55,7 @@ class FrameDecoder(nn.Module):
             x = torch.cat([x, identity.to(x.dtype)], dim=1)
         out = self.head(x)
         if not self.mask_blend:
-            return torch.tanh(out), None
+            return torch.tanh(out), None, None
         mask = torch.sigmoid(out[:, 3:].to(identity.dtype))  # blended at the identity's precision, not bf16's
-        return mask * torch.tanh(out[:, :3].to(identity.dtype)) + (1 - mask) * identity, mask
+        generated = torch.tanh(out[:, :3].to(identity.dtype))
+        return mask * generated + (1 - mask) * identity, mask, generated

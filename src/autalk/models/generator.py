@@ -123,10 +123,12 @@ class Generator(nn.Module):
         return None
 
     def forward(self, identity: torch.Tensor, mfcc_windows: torch.Tensor, au_features: torch.Tensor | None,
-                with_mask: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+                with_blend: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None,
+                                                                  torch.Tensor | None]:
         """identity (B, 3, S, S) in [-1, 1], mfcc_windows (B, T, C, W), au_features (B, T, K, F) or None
-        -> frames (B, T, 3, S, S) in [-1, 1]; with ``with_mask`` also the blend mask (B, T, 1, S, S), or None
-        when ``model.output`` is ``direct`` (training penalises the mask)."""
+        -> frames (B, T, 3, S, S) in [-1, 1]; with ``with_blend`` also the blend mask (B, T, 1, S, S) and the
+        generated image before the blend (B, T, 3, S, S), both None when ``model.output`` is ``direct``
+        (training penalises the mask and supervises the unblended image)."""
         b, t = mfcc_windows.shape[:2]
         image, skips = self.image_encoder(identity)                                      # (B, Di), skip maps
         audio = self.audio_encoder(mfcc_windows.flatten(0, 1)).view(b, t, -1)             # (B, T, Da)
@@ -135,11 +137,13 @@ class Generator(nn.Module):
             parts.append(au_features.flatten(2).to(audio.dtype))                          # (B, T, K*F)
         fused = self.fusion(torch.cat(parts, dim=-1))                                     # (B, T, Df)
         per_frame = [s.unsqueeze(1).expand(b, t, *s.shape[1:]).flatten(0, 1) for s in [*skips, identity]]
-        frames, mask = self.decoder(fused.flatten(0, 1), per_frame[:-1], per_frame[-1])  # (B*T, 3, S, S)
+        frames, mask, generated = self.decoder(fused.flatten(0, 1), per_frame[:-1], per_frame[-1])  # (B*T, ...)
         frames = frames.view(b, t, *frames.shape[1:])
-        if not with_mask:
+        if not with_blend:
             return frames
-        return frames, None if mask is None else mask.view(b, t, *mask.shape[1:])
+        if mask is None:
+            return frames, None, None
+        return frames, mask.view(b, t, *mask.shape[1:]), generated.view(b, t, *generated.shape[1:])
 
     @torch.no_grad()
     def generate(self, identity: torch.Tensor, mfcc_windows: torch.Tensor, au_intensity: torch.Tensor | None = None,

@@ -3,7 +3,8 @@ first step, then one loop of generator step + discriminator step, logging each s
 steps, and exporting the self-describing generator checkpoint at the end.
 
 Losses (``losses``, weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box,
-off in the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth;
+off in the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth,
+and an L1 on the image before the blend (else the mask shuts before the generator can draw, and stays shut);
 the AU loss, i.e. the frozen pre-trained AU classifier on each generated frame against that frame's AU labels;
 and the non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential
 moving average of the generator's weights is kept beside it and is what the exported checkpoint holds.
@@ -260,16 +261,20 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         with autocast:
             core = bare(generator)
             au_features = core.au_features(batch["mfcc"], batch["au_intensity"], batch["au_presence"])
-            fake, mask = generator(batch["identity"], batch["mfcc"], au_features, with_mask=True)
+            fake, mask, unblended = generator(batch["identity"], batch["mfcc"], au_features, with_blend=True)
             terms = {"l1": reconstruction_l1(fake, real)}
             terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
+            terms["unblended"] = (reconstruction_l1(unblended, real)
+                                  if unblended is not None and tc.weight_unblended > 0
+                                  else torch.zeros((), device=device))
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
                               else torch.zeros((), device=device))
             terms["au"] = au_loss(classifier, fake, batch) if classifier is not None else torch.zeros((), device=device)
             terms["gan_g"] = (gan_loss(discriminator(fake.flatten(0, 1)), real=True) if discriminator is not None
                               else torch.zeros((), device=device))
         loss_g = (tc.weight_l1 * terms["l1"] + tc.weight_mouth * terms["mouth"] + tc.weight_au * terms["au"]
-                  + tc.weight_gan * terms["gan_g"] + tc.weight_mask * terms["mask"])
+                  + tc.weight_gan * terms["gan_g"] + tc.weight_mask * terms["mask"]
+                  + tc.weight_unblended * terms["unblended"])
         values = {name: t.item() for name, t in terms.items()}
         check_finite(step + 1, values)
         opt_g.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ from matplotlib.image import imread
 from autalk.atomic import atomic_file
 from autalk.train.figures import curves_figure, sample_grid
 
-COLUMNS = ["step", "loss_g", "l1", "mouth", "mask", "au", "gan_g", "d", "step_s"]
+COLUMNS = ["step", "loss_g", "l1", "mouth", "mask", "unblended", "au", "gan_g", "d", "step_s"]
 VAL_COLUMNS = ["step", "val_l1"]
 
 
