@@ -7,7 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,47 @@ def local_slurm() -> Iterator[LocalCluster]:
         cluster.start()    # a failure here is test_slurm.py's to report
     yield cluster
     cluster.stop()
+
+
+class InBackground(threading.Thread):
+    """Work started now and collected later by the tests that need it; what it raised is raised again there."""
+
+    def __init__(self, work: Callable[[], object]):
+        super().__init__(daemon=True)
+        self.work, self.value, self.error = work, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.value = self.work()
+        except BaseException as err:   # pytest.fail's exception too: it is the test's to report
+            self.error = err
+
+    def result(self) -> object:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_demo_in_background(request, local_slurm, tmp_path_factory) -> Iterator[InBackground | None]:
+    """test_slurm.py's run of the tiny demo DAG under SLURM, started with the session when those tests are
+    selected. Most of its ~5 minutes is waiting: for each job to start, and for the executor plugin's status
+    checks, which back off by 10 s after every check in which no job finished (no setting changes that). The
+    other tests run meanwhile; the SLURM tests collect the result."""
+    if not any("slurm_demo" in item.fixturenames for item in request.session.items):
+        yield None
+        return
+    if local_slurm.start().returncode != 0:
+        yield None       # test_slurm.py says why
+        return
+    from test_slurm import job_cpus, run_demo_under_slurm
+
+    workdir, cpus = tmp_path_factory.mktemp("slurm_demo"), job_cpus()
+    background = InBackground(lambda: run_demo_under_slurm(workdir, cpus))
+    yield background
+    background.join()    # its Snakemake runs end before the cluster stops
 
 
 @pytest.fixture(scope="session")

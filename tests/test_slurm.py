@@ -35,12 +35,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def slurm_cluster(local_slurm):
-    """The local cluster (conftest.py keeps it running to the end of the session); the CPUs a job may ask for. No
-    job asks for more than the host has (`--max-threads`), though the node offers twice as many."""
+    """The local cluster (conftest.py keeps it running to the end of the session); the CPUs a job may ask for."""
     proc = local_slurm.start()
     if proc.returncode == CANNOT_INSTALL:
         pytest.skip(f"no local SLURM cluster: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0, f"local-cluster.sh start failed:\n{proc.stderr[-3000:]}"
+    return job_cpus()
+
+
+def job_cpus() -> int:
+    """The CPUs a job may ask for: no more than the host has (`--max-threads`), though the node offers twice as
+    many, so that two of the tiny demo's jobs (each mostly Python starting up) run at once."""
     return min(node_cpus(), os.cpu_count())
 
 
@@ -122,16 +127,14 @@ def cancel_mid_run(workdir: Path, rule: str, timeout: float = 600) -> str:
                 f"{[(j['rule'], j['JobState']) for j in slurm_jobs(workdir)]}")
 
 
-@pytest.fixture(scope="module")
-def slurm_demo(slurm_cluster, tmp_path_factory):
-    """The tiny demo DAG under SLURM: a first run in which one preprocessing job is cancelled mid-run, then the
-    same command again. Returns (workdir, first run, second run, cancelled job id, node CPUs)."""
-    workdir = tmp_path_factory.mktemp("slurm_demo")
+def run_demo_under_slurm(workdir: Path, cpus: int) -> tuple:
+    """The tiny demo DAG under SLURM in ``workdir``: a first run in which one preprocessing job is cancelled
+    mid-run, then the same command again. Returns (workdir, first run, second run, cancelled job id, CPUs)."""
     config = yaml.safe_load((REPO / "tests" / "tiny_demo.yaml").read_text())
     for section, values in SHORT_TRAINING.items():
         config["datasets"]["demo"][section].update(values)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd, env = snakemake_slurm(workdir, TARGET, cpus=slurm_cluster)
+    cmd, env = snakemake_slurm(workdir, TARGET, cpus=cpus)
     log = workdir / "first_run.log"  # a file, not a pipe: nobody reads a pipe while the test polls SLURM
     with log.open("w") as out, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env) as first:
         try:
@@ -141,11 +144,19 @@ def slurm_demo(slurm_cluster, tmp_path_factory):
             raise
         first.wait(timeout=3600)
     first_run = subprocess.CompletedProcess(cmd, first.returncode, log.read_text(), "")
-    second_run = run_slurm(workdir, TARGET, cpus=slurm_cluster)
+    second_run = run_slurm(workdir, TARGET, cpus=cpus)
     records = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True).stdout
     (workdir / "slurm_jobs.txt").write_text("\n".join(line for line in records.splitlines()
                                                       if f"WorkDir={workdir} " in line))
-    return workdir, first_run, second_run, cancelled, slurm_cluster
+    return workdir, first_run, second_run, cancelled, cpus
+
+
+@pytest.fixture(scope="module")
+def slurm_demo(slurm_cluster, slurm_demo_in_background, tmp_path_factory):
+    """The run of ``run_demo_under_slurm``: the one conftest.py started with the session, or one started now."""
+    if slurm_demo_in_background is not None:
+        return slurm_demo_in_background.result()
+    return run_demo_under_slurm(tmp_path_factory.mktemp("slurm_demo"), slurm_cluster)
 
 
 @pytest.fixture
