@@ -294,7 +294,8 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, default=Path("."), help="folder holding resources/demo/")
     parser.add_argument("--clips", type=int, default=12, help="clips to run")
     parser.add_argument("--grid", type=Path, help="folder of real GRID .mpg clips to run instead")
-    parser.add_argument("--repeat", type=int, default=1, help="time each pass this many times, keep the fastest")
+    parser.add_argument("--repeat", type=int, default=1, help="time each pass this many times, keep the fastest "
+                        "(side by side: also the median ratio)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     cfg = PreprocessConfig()                          # the paper's settings: 128 px crops
