@@ -264,7 +264,7 @@ def test_real_grid_clips_are_aligned_onto_the_authors_template(grid_clips):
 
 def _track(frames: list[np.ndarray], **face_settings) -> tuple[np.ndarray, FaceTracker]:
     tracker = FaceTracker(FaceConfig(**face_settings), load_models())
-    found = [tracker.step(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for frame in frames]
+    found = tracker.track([cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in frames])
     assert all(lm is not None for lm in found)
     return np.stack(found), tracker
 
@@ -288,6 +288,25 @@ def test_tracking_follows_a_cut_to_another_place_at_once():
     assert tracker.stats.detections == 2          # the first frame and the cut, found as a degraded fit
     shift = (landmarks[20:] - landmarks[19]).mean(1)
     np.testing.assert_allclose(shift, np.broadcast_to([200.0, 0.0], shift.shape), atol=1.5)
+
+
+def test_tracking_a_run_of_frames_at_once_gives_what_one_frame_at_a_time_gives():
+    """``track`` fits a run of frames before checking any, and refits after a detection that changes the track
+    (here: cuts, a face that leaves and comes back, periodic detections): same landmarks, same detections."""
+    canvas = np.full((288, 560, 3), GREY, np.uint8)
+    canvas[10:280, 20:340] = FACE
+    blank = np.full_like(canvas, GREY)
+    frames = ([_frame(canvas, 3.0 * np.sin(i / 3)) for i in range(14)] + [blank] * 3
+              + [_frame(canvas, 200.0)] * 9 + [_frame(canvas, 100.0 + 2 * i) for i in range(12)])
+    grays = [cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) for frame in frames]
+    at_once, one_by_one = (FaceTracker(FaceConfig(detect_every=5), load_models()) for _ in range(2))
+    together = at_once.track(grays)
+    single = [one_by_one.track([gray])[0] for gray in grays]
+    assert [lm is None for lm in together] == [lm is None for lm in single] and together[14] is None
+    for a, b in zip(together, single):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    assert at_once.stats == one_by_one.stats and at_once.stats.detections > len(frames) // 5
 
 
 def test_30fps_clip_is_resampled_to_25fps_with_audio_aligned(corpus):

@@ -9,16 +9,21 @@ the one seen at the last detection: the predictor always returns 68 points, even
 with upsampling 1, the 68-point fit in the detector's box, the alignment from those landmarks alone; a clip with
 any frame without a face is dropped.
 
-Tracked frames stream through with a small look-ahead buffer (a gap of at most K frames, plus the smoothing half
-window), so memory does not grow with clip length or resolution. Short gaps are filled by linear
-interpolation between the faces on either side (held at the clip's ends); longer ones reject the clip.
+Tracked frames stream through in chunks of about ``CHUNK_BYTES`` with a small look-ahead buffer (a gap of at
+most K frames, plus the smoothing half window), so memory does not grow with clip length or resolution. Each
+chunk is decoded, then its landmarks are fitted one after the other, then its crops are warped. dlib's fit
+reads megabytes of regression trees and slows when other work comes between two fits, the more so where other
+processes share the CPU's caches: the stage takes ~10% less time per clip this way (benchmarks/README.md).
+Short gaps are filled by linear interpolation between the faces on either side (held at the clip's ends);
+longer ones reject the clip.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import cv2
 import dlib
@@ -38,6 +43,7 @@ SCALE_DRIFT = 1.25            # re-detect when the face grows or shrinks by this
 # re-measures it and a test holds the two together. The predictor fits closer and steadier from this one
 # placement than from each detection's own box (benchmarks/README.md).
 TRACK_BOX = (0.0, -0.070, 1.051, 1.074)
+CHUNK_BYTES = 16 << 20        # frames decoded, then fitted, then warped together (module docstring)
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -152,6 +158,7 @@ class FaceTracker:
         self.since_detect = 0
         self.detect_size = 1.0
         self.reference: np.ndarray | None = None
+        self.run = sys.maxsize       # frames fitted ahead of their checks (``track``)
 
     def _appearance(self, gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         patch = self.aligner.warp(gray, self.aligner.transform(landmarks))[: self.upper_rows].astype(np.float32)
@@ -166,18 +173,47 @@ class FaceTracker:
             return True
         return float((self._appearance(gray, landmarks) * self.reference).sum()) < self.cfg.redetect_min_similarity
 
-    def step(self, gray: np.ndarray) -> np.ndarray | None:
-        """Landmarks (68, 2) of this frame in its pixels, or None where no face is found."""
-        self.since_detect += 1
-        if self.prev is None:
-            return self._detect(gray)
-        landmarks = fit_landmarks(self.models, gray, box_on_landmarks(_landmark_box(self.prev)))
-        if self._degraded(gray, landmarks):
-            return self._detect(gray)
-        if self.since_detect >= self.cfg.detect_every:
-            return self._detect(gray, tracked=landmarks)
-        self.prev = landmarks
-        return landmarks
+    def track(self, grays: list[np.ndarray]) -> list[np.ndarray | None]:
+        """Landmarks (68, 2) of each of these consecutive frames in its pixels, or None where no face is found.
+
+        A run of frames is fitted back to back, each from the previous fit, before any of them is checked; a
+        check that calls for a detection (a degraded fit, or a periodic detection that does not confirm the
+        track) ends the run there, and the fits after it are done again from what the detection found. The
+        result is what fitting and checking one frame at a time gives. A run is the rest of the chunk until
+        such a detection; then it restarts at one frame and doubles while the checks pass, so a clip that keeps
+        losing its face refits at most about as many frames as it keeps."""
+        found: list[np.ndarray | None] = []
+        while len(found) < len(grays):
+            if self.prev is None:
+                self.since_detect += 1
+                found.append(self._detect(grays[len(found)]))
+                continue
+            run = grays[len(found):len(found) + self.run]
+            for gray, landmarks in zip(run, self._fit_run(run)):
+                self.since_detect += 1
+                if self._degraded(gray, landmarks):
+                    found.append(self._detect(gray))
+                    self.run = 1
+                    break
+                if self.since_detect >= self.cfg.detect_every:
+                    found.append(self._detect(gray, tracked=landmarks))
+                    if found[-1] is not landmarks:
+                        self.run = 1
+                        break
+                    continue
+                self.prev = landmarks
+                found.append(landmarks)
+            else:
+                self.run = min(2 * self.run, len(grays))
+        return found
+
+    def _fit_run(self, grays: list[np.ndarray]) -> list[np.ndarray]:
+        """Each frame's fit from a box placed on the previous frame's fit, the first from ``self.prev``."""
+        fits, landmarks = [], self.prev
+        for gray in grays:
+            landmarks = fit_landmarks(self.models, gray, box_on_landmarks(_landmark_box(landmarks)))
+            fits.append(landmarks)
+        return fits
 
     def _detect(self, gray: np.ndarray, tracked: np.ndarray | None = None) -> np.ndarray | None:
         """Run the detector; with ``tracked`` landmarks, a detection centred on them confirms the track."""
@@ -210,6 +246,18 @@ class FaceTracker:
 
 
 # ------------------------------------------------------------------------------------------ a whole clip
+def _chunks(frames: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
+    """Consecutive frames in lists of about ``CHUNK_BYTES``."""
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) * frame.nbytes >= CHUNK_BYTES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 @dataclass
 class AlignedFaces:
     """One clip's faces at the output frame rate; landmarks in crop pixels unless named raw."""
@@ -255,35 +303,36 @@ def align_video(frames: Iterable[np.ndarray], cfg: FaceConfig, models: DlibModel
             out_raw.append(raw[t])
             out_tf.append(matrix)
 
-    for index, frame in enumerate(frames):
-        landmarks = tracker.step(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-        raw.append(landmarks)
-        interpolated.append(False)
-        if first_found < 0 and landmarks is None:
-            if index >= max_gap:          # the clip is rejected; keep looking only to name the reason
+    for chunk in _chunks(frames):
+        for frame, landmarks in zip(chunk, tracker.track([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in chunk])):
+            index = len(raw)
+            raw.append(landmarks)
+            interpolated.append(False)
+            if first_found < 0 and landmarks is None:
+                if index >= max_gap:      # the clip is rejected; keep looking only to name the reason
+                    continue
+                pending[index] = frame
                 continue
             pending[index] = frame
-            continue
-        pending[index] = frame
-        if landmarks is None:
-            if index - last_found > max_gap:
-                raise Rejection("face_lost", f"no face from frame {last_found + 1} for more than {max_gap} frames "
-                                             f"(K = qc.max_face_gap)")
-            continue
-        if first_found < 0:
-            first_found = index
-            if index > max_gap:
-                raise Rejection("face_lost", f"no face in the first {index} frames (more than {max_gap})")
-            for t in range(index):        # hold the first face over a short leading gap
-                raw[t], interpolated[t] = landmarks, True
-        else:
-            gap = index - last_found - 1
-            for k in range(1, gap + 1):   # linear interpolation over a short inner gap
-                w = k / (gap + 1)
-                raw[last_found + k] = (1 - w) * raw[last_found] + w * landmarks
-                interpolated[last_found + k] = True
-        last_found = index
-        emit(last_found - half)
+            if landmarks is None:
+                if index - last_found > max_gap:
+                    raise Rejection("face_lost", f"no face from frame {last_found + 1} for more than {max_gap} "
+                                                 "frames (K = qc.max_face_gap)")
+                continue
+            if first_found < 0:
+                first_found = index
+                if index > max_gap:
+                    raise Rejection("face_lost", f"no face in the first {index} frames (more than {max_gap})")
+                for t in range(index):    # hold the first face over a short leading gap
+                    raw[t], interpolated[t] = landmarks, True
+            else:
+                gap = index - last_found - 1
+                for k in range(1, gap + 1):   # linear interpolation over a short inner gap
+                    w = k / (gap + 1)
+                    raw[last_found + k] = (1 - w) * raw[last_found] + w * landmarks
+                    interpolated[last_found + k] = True
+            last_found = index
+            emit(last_found - half)
 
     if not raw:
         raise Rejection("unreadable_video", "no frame could be decoded")
