@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import cv2
+import dlib
 import imageio_ffmpeg
 import numpy as np
 import pandas as pd
@@ -19,10 +20,20 @@ from autalk.acquire.manifest import MANIFEST_COLUMNS, write_manifest
 from autalk.cli import main
 from autalk.config import FaceConfig, MFCCConfig, PreprocessConfig
 from autalk.data.clips import load_clip, read_qc
-from autalk.preprocess.audio import load_audio, mfcc, mfcc_windows
+from autalk.errors import DataError
+from autalk.preprocess.audio import _ffmpeg_audio, ffmpeg_mono, ffmpeg_resample, load_audio, mfcc, mfcc_windows
 from autalk.preprocess.dlib_models import load_models
-from autalk.preprocess.faces import TRACK_BOX, AlignedFaces, FaceTracker, apply_transform, similarity_transform
+from autalk.preprocess.faces import (
+    TRACK_BOX,
+    AlignedFaces,
+    FaceTracker,
+    apply_transform,
+    shape_points,
+    similarity_transform,
+)
+from autalk.preprocess.mpeg_audio import decode_program_stream
 from autalk.preprocess.process import ClipJob, align_clip, preprocess_clip
+from autalk.preprocess.qc import dbfs
 from autalk.preprocess.template import TEMPLATE_FILE, derive_template, measure_track_box, template_points
 from autalk.preprocess.video import VideoReader
 
@@ -409,6 +420,98 @@ def test_mfcc_equals_an_independent_computation_of_the_authors_recipe_on_real_sp
     np.testing.assert_allclose(ours[:n], reference[:n], atol=1e-4, rtol=0)
     power = mfcc(signal, MFCCConfig(spectrum="power"))                    # the option differs, as it should
     assert np.abs(power - ours).max() > 1.0
+
+
+# ------------------------------------------------------------------------------------------ audio decoding
+LSB = 1 / 32768          # one step of the 16-bit samples both decoders produce
+
+
+def _ffmpeg_samples(path: Path, *args: str, fmt: str = "s16le") -> np.ndarray:
+    out = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", *args, "-f", fmt,
+                          "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(out, dtype="<i2" if fmt == "s16le" else "<f4")
+
+
+@pytest.mark.parametrize("clip", ["brbk7n", "lbax4n", "lwbsza", "sbwe5n"])
+def test_grid_audio_decoded_in_process_equals_ffmpegs_decode(clip):
+    """GRID's MP2 track, decoded here, against the ffmpeg child it replaces: the same samples to within the two
+    decoders' rounding (mpg123 in float, ffmpeg in fixed point: at most ~2 steps of 16 bits), so the level is
+    the same and the MFCC differ only by that rounding, most where the clip is near silence."""
+    path = GRID_CLIPS / f"{clip}.mpg"
+    assert decode_program_stream(path) is not None                       # not the ffmpeg fallback
+    cfg = MFCCConfig()
+    ours, theirs = load_audio(path, cfg.sample_rate), _ffmpeg_audio(path, cfg.sample_rate)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() < 2 * LSB
+    assert abs(dbfs(ours) - dbfs(theirs)) < 1e-3
+    a, b = mfcc(ours, cfg), mfcc(theirs, cfg)
+    spread = b.std(axis=0)
+    assert (np.abs(a - b).mean(axis=0) < 0.02 * spread).all() and (np.abs(a - b).max(axis=0) < 0.2 * spread).all()
+
+
+def test_resampling_and_downmix_equal_ffmpegs_on_the_same_decoded_samples():
+    """Given ffmpeg's own decode of a GRID track, the downmix and resampling give ffmpeg's ``-ac 1 -ar 16000``
+    to float rounding: only the decoders differ between the in-process path and ffmpeg."""
+    path = GRID_CLIPS / "lwbsza.mpg"
+    stereo = _ffmpeg_samples(path).reshape(-1, 2)
+    ours = ffmpeg_resample(ffmpeg_mono(stereo), 44100, SR)
+    theirs = _ffmpeg_samples(path, "-ac", "1", "-ar", str(SR), fmt="f32le")
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 1e-6
+
+
+@pytest.mark.parametrize("rate,channels", [(48000, 2), (32000, 1), (22050, 2), (16000, 1)])
+def test_mpeg_program_streams_at_other_rates_decode_in_process_as_ffmpeg_does(tmp_path, rate, channels):
+    """MPEG-1 (48 and 32 kHz) and MPEG-2 half-rate (22.05 and 16 kHz) Layer II tracks of program streams
+    written by ffmpeg: decoded in process, with ffmpeg's sample count and samples to within its rounding."""
+    t = np.arange(int(1.7 * rate)) / rate
+    signal = 0.3 * np.sin(2 * np.pi * 440 * t)[:, None] * np.linspace(0.5, 1, channels)
+    soundfile.write(str(tmp_path / "a.wav"), signal, rate)
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x48:r=25", "-i", str(tmp_path / "a.wav"), "-shortest",
+           "-c:v", "mpeg1video", "-c:a", "mp2", "-b:a", "128k", "-f", "mpeg", str(tmp_path / "a.mpg"))
+    samples, decoded_rate = decode_program_stream(tmp_path / "a.mpg")
+    assert decoded_rate == rate and samples.shape[1] == channels
+    ours, theirs = load_audio(tmp_path / "a.mpg", SR), _ffmpeg_audio(tmp_path / "a.mpg", SR)
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 2 * LSB
+
+
+def test_tracks_not_decoded_in_process_fall_back_to_ffmpeg(tmp_path):
+    """An MP3 (Layer III) track in a program stream, AAC in MP4, and a GRID clip cut off in the middle of an
+    audio frame: left to ffmpeg, which decodes them as before."""
+    speech = write_wav(tmp_path / "speech.wav", speech_like(1.5))
+    ffmpeg("-i", str(speech), "-c:a", "libmp3lame", "-f", "mpeg", str(tmp_path / "mp3.mpg"))
+    ffmpeg("-i", str(speech), "-c:a", "aac", str(tmp_path / "aac.mp4"))
+    cut = tmp_path / "cut.mpg"
+    cut.write_bytes((GRID_CLIPS / "lbax4n.mpg").read_bytes()[:200_001])
+    for path in (tmp_path / "mp3.mpg", tmp_path / "aac.mp4", cut):
+        assert decode_program_stream(path) is None
+        audio = load_audio(path, SR)
+        np.testing.assert_array_equal(audio, _ffmpeg_audio(path, SR))
+        assert audio.size > 0.5 * SR
+
+
+def test_unreadable_audio_names_the_file(tmp_path):
+    """A program stream whose packets hold no decodable audio, and one with no audio stream at all: a clear
+    error naming the file, from the ffmpeg fallback, never an empty signal."""
+    junk = tmp_path / "junk.mpg"
+    junk.write_bytes(b"\x00\x00\x01\xba" + bytes(range(256)) * 40)
+    video_only = tmp_path / "video_only.mpg"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x48:r=25", "-t", "1", "-c:v", "mpeg1video", "-f", "mpeg",
+           str(video_only))
+    for path in (junk, video_only):
+        with pytest.raises(DataError, match=str(path)):
+            load_audio(path, SR)
+
+
+def test_shape_points_read_from_dlibs_printed_form_equal_the_points_read_one_by_one():
+    models = load_models()
+    for frame in list(VideoReader(GRID_CLIPS / "sbwe5n.mpg").frames(25))[::5]:
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        for box in (dlib.rectangle(100, 80, 260, 240), dlib.rectangle(-40, -30, 90, 100)):   # one off the frame
+            shape = models.predictor(gray, box)
+            expected = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+            points = shape_points(shape)
+            assert points.dtype == np.float64 and np.array_equal(points, expected)
+    assert (expected < 0).any()                                           # negative coordinates read too
 
 
 # ------------------------------------------------------------------------------------------ demo corpus

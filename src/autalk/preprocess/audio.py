@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import subprocess
-from math import gcd
+from math import ceil, gcd
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ import soundfile
 
 from autalk.config import MFCCConfig
 from autalk.errors import DataError
+from autalk.preprocess.mpeg_audio import decode_program_stream
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,11 @@ def resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Mono float32 samples at ``sample_rate`` from an audio file, or from the audio track of a video
-    (decoded by the ffmpeg binary of imageio-ffmpeg)."""
+    """Mono float32 samples at ``sample_rate`` from an audio file, or from the audio track of a video.
+
+    A video's track is decoded by the ffmpeg binary of imageio-ffmpeg, except an MPEG program stream's Layer
+    I/II track (GRID's), which is decoded in this process as ffmpeg would decode it (``mpeg_audio``): starting
+    the ffmpeg child costs more than decoding such a track."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"audio source {path} does not exist")
@@ -57,7 +61,70 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         except (RuntimeError, soundfile.LibsndfileError) as err:
             raise DataError(f"audio file {path} is unreadable: {err}") from None
         return resample(data.mean(axis=1), rate, sample_rate)
+    decoded = decode_program_stream(path)
+    if decoded is not None:
+        samples, rate = decoded
+        resampled = ffmpeg_resample(ffmpeg_mono(samples), rate, sample_rate)
+        if resampled is not None:
+            return resampled
     return _ffmpeg_audio(path, sample_rate)
+
+
+def ffmpeg_mono(samples: np.ndarray) -> np.ndarray:
+    """float32 mono of int16 samples (n, 1 or 2), as ffmpeg's ``-ac 1`` makes it for float output: a stereo
+    pair is summed with weights 1/sqrt(2) (libswresample's matrix, not normalised for float output), so the
+    level is that of ffmpeg's decode and the QC's silence threshold means what it meant."""
+    signal = samples.astype(np.float32) / np.float32(32768)
+    if signal.shape[1] == 1:
+        return signal[:, 0]
+    weight = np.float32(np.sqrt(0.5))
+    return signal[:, 0] * weight + signal[:, 1] * weight
+
+
+@functools.lru_cache(maxsize=8)
+def _swr_filters(rate: int, target: int) -> tuple[np.ndarray, int]:
+    """libswresample's default polyphase filter bank for ``rate`` -> ``target`` Hz with its exact-rational
+    phases: (filters (phases, taps) float32, index of the centre tap). Its defaults: 32 taps at the output's
+    rate, cutoff 0.97 of the lower Nyquist frequency, Kaiser window with beta 9, each phase normalised by the
+    sum of phase 0."""
+    factor = min(target * 0.97 / rate, 1.0)
+    taps = max(ceil(32 / factor), 1)
+    taps += taps % 2 if taps > 1 else 0
+    phases = target // gcd(rate, target)
+    centre = (taps - 1) // 2
+    x = np.pi * ((np.arange(taps) - centre) - np.arange(phases)[:, None] / phases) * factor
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sinc = np.where(x == 0, 1.0, np.sin(x) / x)
+    w = 2.0 * x / (factor * taps * np.pi)
+    filters = sinc * np.i0(9.0 * np.sqrt(np.maximum(1 - w * w, 0)))
+    filters /= filters[0].sum()
+    if phases % 2 == 0:        # libswresample computes the first half and mirrors it onto the second
+        half = phases // 2 + 1
+        filters[half:] = filters[phases - np.arange(half, phases)][:, ::-1]
+    return filters.astype(np.float32), centre
+
+
+def ffmpeg_resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray | None:
+    """float32 ``signal`` resampled from ``rate`` to ``target`` Hz as ffmpeg's ``-ar`` does by default (to
+    float rounding): libswresample's filter bank, output sample n at input time n * rate / target, the
+    signal mirrored about its first sample before it and about its end after it. None where libswresample
+    would not use exact phases (more than 1024 of them) or the signal is shorter than two filters."""
+    if rate == target:
+        return signal.astype(np.float32)
+    filters, centre = _swr_filters(rate, target)
+    phases, taps = filters.shape
+    if phases > 1024 or signal.size < 2 * taps + 2:
+        return None
+    step = rate // gcd(rate, target)                       # input advance per output, in 1/phases of a sample
+    padded = np.concatenate([signal[1:taps + 1][::-1], signal, signal[-((taps + 1) // 2):][::-1]])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, taps)
+    last_start = signal.size + (taps + 1) // 2 - taps + centre     # the last input index a full window reaches
+    n_out = ((last_start + 1) * phases - 1) // step + 1
+    out = np.empty(n_out, np.float32)
+    for k in range(min(phases, n_out)):                    # outputs k, k + phases, ... share one phase
+        first, phase = divmod(k * step, phases)
+        out[k::phases] = windows[taps - centre + first::step][: len(range(k, n_out, phases))] @ filters[phase]
+    return out
 
 
 def _ffmpeg_audio(path: Path, sample_rate: int) -> np.ndarray:
