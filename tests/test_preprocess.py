@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import cv2
-import dlib
 import imageio_ffmpeg
 import numpy as np
 import pandas as pd
@@ -28,7 +27,6 @@ from autalk.preprocess.faces import (
     AlignedFaces,
     FaceTracker,
     apply_transform,
-    shape_points,
     similarity_transform,
 )
 from autalk.preprocess.mpeg_audio import decode_program_stream
@@ -500,18 +498,6 @@ def test_unreadable_audio_names_the_file(tmp_path):
     for path in (junk, video_only):
         with pytest.raises(DataError, match=str(path)):
             load_audio(path, SR)
-
-
-def test_shape_points_read_from_dlibs_printed_form_equal_the_points_read_one_by_one():
-    models = load_models()
-    for frame in list(VideoReader(GRID_CLIPS / "sbwe5n.mpg").frames(25))[::5]:
-        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        for box in (dlib.rectangle(100, 80, 260, 240), dlib.rectangle(-40, -30, 90, 100)):   # one off the frame
-            shape = models.predictor(gray, box)
-            expected = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-            points = shape_points(shape)
-            assert points.dtype == np.float64 and np.array_equal(points, expected)
-    assert (expected < 0).any()                                           # negative coordinates read too
 
 
 # ------------------------------------------------------------------------------------------ demo corpus

@@ -87,29 +87,10 @@ class Aligner:
 
 
 # ------------------------------------------------------------------------------------------ dlib calls
-_POINT_PUNCTUATION = str.maketrans("(),]", "    ")
-
-
-def shape_points(shape: "dlib.full_object_detection") -> np.ndarray:
-    """A dlib shape's points as a (n, 2) float64 array.
-
-    Read from the points' printed form, ``points[(x, y), (x, y), ...]``, made in one call into dlib: reading
-    each point's ``x`` and ``y`` costs two calls a point, ~85 us a 68-point shape against ~35 us, about 4 ms
-    of a 75-frame clip (benchmarks/README.md). Should the printed form ever not hold exactly the shape's
-    coordinates, the points are read one by one instead."""
-    text = str(shape.parts())
-    values = text[text.find("[") + 1:].translate(_POINT_PUNCTUATION).split()
-    if len(values) == 2 * shape.num_parts:
-        try:
-            return np.array(values, dtype=np.float64).reshape(-1, 2)
-        except ValueError:
-            pass
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-
-
 def fit_landmarks(models: DlibModels, gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     rect = dlib.rectangle(*(int(round(v)) for v in box))
-    return shape_points(models.predictor(gray, rect))
+    shape = models.predictor(gray, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
 
 def detect_faces(models: DlibModels, gray: np.ndarray, cfg: FaceConfig) -> list[tuple[tuple, float]]:
