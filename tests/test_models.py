@@ -164,6 +164,21 @@ def test_channel_attention_generator_generates_any_length_in_windows():
     assert gen.generate(identity, mfcc[:4]).shape == (1, 4, 3, 32, 32)          # shorter: padded, then cut
 
 
+def test_overlapping_windows_decode_each_frame_once():
+    """Long audio is fused in whole windows, but each frame is drawn once, from the last window that holds it:
+    the frames are those of decoding every window whole and keeping the last one's (to float rounding: the
+    decoder then sees batches of another size)."""
+    torch.manual_seed(0)
+    gen = _tiny_generator("none", attention="channels")            # windows of 10 frames
+    identity, mfcc = torch.rand(3, 32, 32) * 2 - 1, torch.randn(23, 12, 35)
+    whole = [gen.generate(identity, mfcc[start:start + 10]) for start in (0, 10, 13)]
+    decoded = []
+    gen.decoder.register_forward_hook(lambda module, args, out: decoded.append(args[0].shape[0]))
+    long = gen.generate(identity, mfcc)
+    assert decoded == [10, 3, 10]
+    torch.testing.assert_close(long, torch.cat([whole[0], whole[1][:, :3], whole[2]], dim=1), rtol=0, atol=1e-6)
+
+
 def test_load_generator_names_a_bad_file(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_generator(tmp_path / "missing.pt")
