@@ -50,9 +50,12 @@ def frontal_face_detector() -> dlib.fhog_object_detector:
     """dlib's HOG frontal face detector. dlib decodes it from a compressed, base64-encoded copy in its library,
     which takes ~0.3 s of CPU, a tenth of ``autalk generate`` on a 3 s clip and as much again in every
     preprocessing worker; saved once in dlib's plain serialised form (``detector_cache``), it loads in ~1 ms and
-    finds the same faces with the same scores (tests/test_preprocess.py). A cache that cannot be read is made
+    finds the same faces with the same scores (tests/test_generate_speed.py). A cache that cannot be read is made
     again; one that cannot be written (a read-only home) leaves the built-in copy, decoded each time."""
-    cache = detector_cache()
+    try:
+        cache = detector_cache()
+    except RuntimeError:                              # no home folder to keep it in
+        return dlib.get_frontal_face_detector()
     try:
         return dlib.fhog_object_detector(str(cache))
     except RuntimeError:                              # not there yet, or unreadable
