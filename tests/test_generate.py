@@ -84,7 +84,8 @@ def test_photo_cli_writes_video_and_au_track(checkpoint, inputs, tmp_path, capsy
     out, aus = tmp_path / "out.mp4", tmp_path / "aus.csv"
     assert run_cli("generate", "--checkpoint", checkpoint, "--image", face, "--audio", speech, "-o", out,
                    "--au-scale", "1.5", "--save-aus", aus, "--device", "cpu") == 0
-    assert re.search(r"30 frames in [\d.]+ s = [\d.]+ frames/s \([\d.]+x real time\)", capsys.readouterr().out)
+    assert re.search(r"30 frames in [\d.]+ s = [\d.]+ frames/s \([\d.]+x real time; [\d.]+ CPU-seconds since the start",
+                     capsys.readouterr().out)
     info = probe(out)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 300, 300)   # the photo's
     assert info.duration_s == pytest.approx(1.2, abs=0.05)

@@ -9,6 +9,7 @@ import torch
 from autalk.config import ModelConfig
 from autalk.errors import DataError
 from autalk.models.audio2au import Audio2AU
+from autalk.models.checkpoints import initialisation_skipped
 from autalk.models.decoder import FrameDecoder
 from autalk.models.discriminator import PatchDiscriminator
 from autalk.models.encoders import AudioEncoder, ImageEncoder
@@ -162,6 +163,43 @@ def test_channel_attention_generator_generates_any_length_in_windows():
     assert torch.equal(long[:, :10], gen.generate(identity, mfcc[:10]))          # first window as is
     assert torch.equal(long[:, 13:], gen.generate(identity, mfcc[13:]))          # last window aligned to the end
     assert gen.generate(identity, mfcc[:4]).shape == (1, 4, 3, 32, 32)          # shorter: padded, then cut
+
+
+def test_overlapping_windows_decode_each_frame_once():
+    """Long audio is fused in whole windows, but each frame is drawn once, from the last window that holds it:
+    the frames are those of decoding every window whole and keeping the last one's (to float rounding: the
+    decoder then sees batches of another size)."""
+    torch.manual_seed(0)
+    gen = _tiny_generator("none", attention="channels")            # windows of 10 frames
+    identity, mfcc = torch.rand(3, 32, 32) * 2 - 1, torch.randn(23, 12, 35)
+    whole = [gen.generate(identity, mfcc[start:start + 10]) for start in (0, 10, 13)]
+    decoded = []
+    gen.decoder.register_forward_hook(lambda module, args, out: decoded.append(args[0].shape[0]))
+    long = gen.generate(identity, mfcc)
+    assert decoded == [10, 3, 10]
+    torch.testing.assert_close(long, torch.cat([whole[0], whole[1][:, :3], whole[2]], dim=1), rtol=0, atol=1e-6)
+
+
+def test_initialisation_is_skipped_only_inside_and_a_loaded_generator_has_every_weight(tmp_path):
+    """Building a generator for a checkpoint skips the random initialisation (its values are all replaced); the
+    initialisers are back afterwards, even after an error; a checkpoint that lacks a weight is refused, so no
+    uninitialised weight can remain in a loaded generator."""
+    originals = {name: getattr(torch.nn.init, name) for name in ("kaiming_uniform_", "uniform_", "normal_")}
+    with pytest.raises(RuntimeError), initialisation_skipped():
+        raise RuntimeError("fails while building")
+    assert {name: getattr(torch.nn.init, name) for name in originals} == originals
+    torch.manual_seed(0)
+    first = torch.nn.Linear(8, 8).weight.clone()
+    torch.manual_seed(0)
+    with initialisation_skipped():
+        torch.nn.Linear(8, 8)
+    assert torch.equal(torch.nn.Linear(8, 8).weight, first)       # no random draw was spent inside
+    gen = _tiny_generator("predicted")
+    ckpt = generator_checkpoint(gen, {}, UNITS, step=1)
+    del ckpt["state_dict"]["decoder.head.0.weight"]
+    torch.save(ckpt, tmp_path / "g.pt")
+    with pytest.raises(RuntimeError, match="decoder.head.0.weight"):
+        load_generator(tmp_path / "g.pt")
 
 
 def test_load_generator_names_a_bad_file(tmp_path):

@@ -90,8 +90,8 @@ def test_batch_mode_animates_every_pair_and_names_the_failures(animator, speech,
     soundfile.write(str(audios / "one.wav"), tone(0.8), SR)
     soundfile.write(str(audios / "two.flac"), tone(0.6, 22050), 22050)
     loads = []
-    real_load = generator_module.load_generator
-    monkeypatch.setattr(generator_module, "load_generator", lambda *a: loads.append(a) or real_load(*a))
+    real_load = generator_module.generator_from_checkpoint
+    monkeypatch.setattr(generator_module, "generator_from_checkpoint", lambda *a: loads.append(a) or real_load(*a))
     checkpoint = animator.checkpoint
     assert main(["generate", "--checkpoint", str(checkpoint), "--image", str(photos), "--audio", str(audios),
                  "-o", str(out), "--save-aus", "--device", "cpu"]) == 2

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402 (the backend first: the server has
 import pandas as pd  # noqa: E402
 
 from autalk.errors import AutalkError, ConfigError  # noqa: E402
-from autalk.generate.photo import PhotoAnimator  # noqa: E402
+from autalk.generate.photo import MP4_PRESET, PhotoAnimator  # noqa: E402
 from autalk.generate.video import write_mp4  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def build_page(animator: PhotoAnimator, work_dir: Path):
             result = animator.animate(image, audio, au_scale)
             progress(0.6, desc="pasting the face back and writing the video")
             frames = result.video_frames(side_by_side=side_by_side)
-            write_mp4(frames, result.audio, result.sample_rate, result.fps, out)
+            write_mp4(frames, result.audio, result.sample_rate, result.fps, out, preset=MP4_PRESET)
         except AutalkError as err:
             log.error("%s", err)
             return None, None, f"**Error:** {err}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. ``argv`` None: the command line of this process (the ``autalk``
+    script), which ends when this returns."""
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
@@ -43,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("autalk").error("%s", err)
         print(f"autalk {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if argv is None:
+            # The process exits next. Frozen, the objects still alive (~200 k after a command that used torch)
+            # are left out of the interpreter's last collection, which would free nothing the command needs and
+            # costs ~0.4 s of CPU after ``autalk generate``. Calls from Python (tests) pass argv and keep theirs.
+            gc.freeze()
     return 0
 
 

@@ -58,13 +58,13 @@ def plan(images: Path, audios: Path, out_dir: Path, save_aus: bool) -> list[Job]
 
 def generate_batch(checkpoint: str | Path, images: str | Path, audios: str | Path, out_dir: str | Path,
                    au_scale: float = 1.0, save_aus: bool = False, device: str = "cpu", crop_only: bool = False,
-                   side_by_side: bool = False) -> list[Path]:
+                   side_by_side: bool = False, precision: str = "auto") -> list[Path]:
     """Every photo x recording into ``out_dir``; returns the videos written."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"batch output {out_dir} is a file; give a folder")
     jobs = plan(Path(images), Path(audios), out_dir, save_aus)
-    animator = PhotoAnimator(checkpoint, device)
+    animator = PhotoAnimator(checkpoint, device, precision)
     written, failed = [], []
     for job in tqdm(jobs, desc="animating photos", unit="video"):
         try:

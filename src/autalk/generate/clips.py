@@ -27,21 +27,12 @@ from autalk.aus.labels import labels_by_clip, read_au_labels
 from autalk.config import DatasetConfig, TrainingConfig
 from autalk.data.clips import Clip, kept_clip_paths, load_clip
 from autalk.errors import ConfigError, DataError
+from autalk.generate.frames import to_tensor, to_uint8
 from autalk.generate.video import side_by_side, write_mp4
 from autalk.preprocess.audio import load_audio
 from autalk.systems import REFERENCE_SYSTEMS
 
 log = logging.getLogger(__name__)
-
-
-def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """Generator output (T, 3, S, S) in [-1, 1] -> (T, S, S, 3) uint8."""
-    return ((frames.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """(..., S, S, 3) uint8 -> (..., 3, S, S) float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).float().movedim(-1, -3) / 127.5 - 1.0
 
 
 def save_generated(out_dir: Path, utt_id: str, frames: np.ndarray, **arrays: np.ndarray) -> None:

@@ -4,9 +4,10 @@ MFCC conventions: pre-emphasis, Hamming windows of ``win_ms`` every ``hop_ms`` (
 [k * hop, k * hop + win); the signal's tail is zero-padded so there are floor(n_samples / hop) columns, i.e.
 exactly 100 per second at 10 ms), **magnitude** spectrum |FFT| over ``n_fft`` as the authors compute it
 (``spectrum: power`` gives |FFT|^2 / n_fft, python_speech_features' default), HTK-style triangular mel filters
-between ``fmin`` and ``fmax`` on the Hz axis (librosa's filterbank, unnormalised), natural log, orthonormal
-DCT-II, sinusoidal lifter 1 + (L/2) sin(pi n / L) with n counted from c0 (HTK's; librosa's own lifter counts
-from 1), then c0 dropped.
+between ``fmin`` and ``fmax`` on the Hz axis (librosa's unnormalised HTK filterbank, built here bit for bit
+without importing librosa, which costs ``autalk generate`` ~0.4 s to start), natural log, orthonormal
+DCT-II (a matrix product: scipy.fft, which pulls in numpy.ma, takes ~0.2 s to import), sinusoidal lifter
+1 + (L/2) sin(pi n / L) with n counted from c0 (HTK's; librosa's own lifter counts from 1), then c0 dropped.
 
 Per-video-frame windows are **centred on their frame**: video frame v is shown from v / fps to (v + 1) / fps,
 and its window of ``W`` columns is the one whose centre (column centres at k * hop + win / 2) is nearest the
@@ -26,8 +27,6 @@ from math import ceil, gcd
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 import soundfile
 
 from autalk.config import MFCCConfig
@@ -42,6 +41,8 @@ SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 def resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return signal.astype(np.float32)
+    import scipy.signal  # here, not at the top: ~0.5 s to import, and audio at the model's rate never needs it
+
     g = gcd(int(rate), int(target))
     return scipy.signal.resample_poly(signal, target // g, rate // g).astype(np.float32)
 
@@ -148,10 +149,28 @@ def _ffmpeg_audio(path: Path, sample_rate: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    import librosa.filters
+    """(n_mels, n_fft // 2 + 1) triangles on the FFT bins' frequencies, their corners equally spaced on the HTK
+    mel scale from ``fmin`` to ``fmax``, peak 1; rounded through float32 as librosa's ``filters.mel(htk=True,
+    norm=None)`` returns them, so the MFCC equal those of the librosa filterbank used before bit for bit."""
+    def to_mel(hz: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
 
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=True,
-                               norm=None).astype(np.float64)
+    corners = 700.0 * (10.0 ** (np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2) / 2595.0) - 1.0)
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    widths = np.diff(corners)
+    rising = (bins[None, :] - corners[:-2, None]) / widths[:-1, None]
+    falling = (corners[2:, None] - bins[None, :]) / widths[1:, None]
+    return np.maximum(0, np.minimum(rising, falling)).astype(np.float32).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _dct_matrix(n: int) -> np.ndarray:
+    """(n, n) orthonormal DCT-II, row k the k-th cosine: ``x @ m.T`` is ``scipy.fft.dct(x, type=2, norm="ortho")``
+    to ~1e-14 (float64 rounding), which leaves the float32 MFCC equal on real speech (tests/test_generate_speed.py)."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    basis = np.cos(np.pi * k * (2 * i + 1) / (2 * n)) * np.sqrt(2.0 / n)
+    basis[0] /= np.sqrt(2.0)
+    return basis
 
 
 def mfcc(signal: np.ndarray, cfg: MFCCConfig) -> np.ndarray:
@@ -170,8 +189,7 @@ def mfcc(signal: np.ndarray, cfg: MFCCConfig) -> np.ndarray:
     if cfg.spectrum == "power":
         spectrum = spectrum ** 2 / cfg.n_fft
     energies = spectrum @ _mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax).T
-    cepstra = scipy.fft.dct(np.log(np.maximum(energies, np.finfo(np.float64).eps)), type=2, norm="ortho",
-                            axis=1)[:, : cfg.n_mfcc]
+    cepstra = np.log(np.maximum(energies, np.finfo(np.float64).eps)) @ _dct_matrix(cfg.n_mels)[: cfg.n_mfcc].T
     if cfg.lifter > 0:
         cepstra *= 1 + (cfg.lifter / 2) * np.sin(np.pi * np.arange(cfg.n_mfcc) / cfg.lifter)
     return (cepstra[:, 1:] if cfg.drop_c0 else cepstra).astype(np.float32)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from autalk.config import QCConfig
-from autalk.data.clips import QC_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REASONS = ("unreadable_video", "no_face", "face_lost", "several_faces", "audio_missing", "audio_too_short",
            "audio_silent", "length_mismatch")
@@ -52,5 +55,9 @@ def qc_row(utt_id: str, speaker: str, rejection: Rejection | None = None, n_fram
 
 
 def qc_table(rows: list[dict]) -> pd.DataFrame:
+    import pandas as pd  # here: ``autalk generate`` imports this module for its checks, and pandas costs ~0.3 s
+
+    from autalk.data.clips import QC_COLUMNS
+
     table = pd.DataFrame(rows, columns=QC_COLUMNS)
     return table.astype({"n_frames": "int64", "n_interpolated": "int64"})
