@@ -36,8 +36,8 @@ from training_fixtures import make_corpus, tiny_config
 STEPS = 200
 # name: (variant settings, silence PSNR bar in dB, training seed)
 SETTINGS = {"full": ({}, 30.0, 0),
-            "ours": ({"model": {"output": "mask_blend", "full_res_skip": True}, "training": {"ema_decay": 0.99}},
-                     45.0, 1)}
+            "ours": ({"model": {"output": "mask_blend", "full_res_skip": True},
+                      "training": {"ema_decay": 0.99, "weight_mouth": 20.0}}, 45.0, 1)}
 # Rows under the closed mouth's dark line: dark only while the bar is open.
 MOUTH_ROWS, MOUTH_COLS = slice(23, 29), slice(10, 22)
 
