@@ -4,8 +4,8 @@ energy; every clip starts with 6 silent, closed-mouth frames, so the identity fr
 
 Two generators, each trained 200 steps at the fixtures' 32 px scale (~40 s each on one idle core): the paper's
 (``full``) and the demo's combination (mask blend + full-resolution skip + weight average + ten times the mouth L1,
-``ours``, as config.yaml's demo variant), on different seeds. Thresholds from the figures measured over training seeds 0, 1, 2 x torch threads 1 and 2 by
-``benchmarks/learning_margins.py --only generator`` (tests/README.md):
+``ours``, as config.yaml's demo variant), on different seeds. Thresholds from the figures measured over training
+seeds 0, 1, 2 x torch threads 1 and 2 by ``benchmarks/learning_margins.py --only generator`` (tests/README.md):
 
 - PSNR against the identity frame over 24 silent frames: ``full`` 36.5-37.7 dB, ``ours`` 39.3-46.0 dB. The
   paper's generator untrained gives 18.8 dB, and a frame that differs from the identity only by an open
