@@ -295,8 +295,7 @@ class TrainingConfig:
     weight_mask: float = _f(0.02, "mask_blend output: penalty on the mask's mean and total variation (keeps it "
                             "small and smooth, so only what must move is generated; at 0.1 the mask of a 200-step "
                             "run shut over the moving mouth too in 1 of 6 seeds x threads)", minimum=0)
-    weight_unblended: float = _f(1.0, "mask_blend output: L1 (plus the mouth-box L1 at weight_mouth) of the "
-                                 "generated image before the blend, so the "
+    weight_unblended: float = _f(1.0, "mask_blend output: L1 of the generated image before the blend, so the "
                                  "generator learns what to draw even where the mask is still shut (without it the "
                                  "mask closes early and never opens: a still photo)", minimum=0)
     ema_decay: float = _f(0.0, "exponential moving average of the generator's weights, exported for generation "

@@ -65,7 +65,7 @@ def curves_figure(losses: pd.DataFrame, val: pd.DataFrame, paths: list[Path]) ->
         if term == "l1" and len(val):
             ax.plot(val["step"], val["val_l1"], "o-", color="C3", ms=3, label="val clips")
         ax.set_title({"l1": "L1 reconstruction", "mouth": "L1 on the mouth box",
-                      "mask": "blend mask penalty", "unblended": "L1 before the blend (+ mouth)",
+                      "mask": "blend mask penalty", "unblended": "L1 before the blend",
                       "au": "AU classifier loss", "gan_g": "GAN (generator)", "d": "discriminator"}[term], fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)

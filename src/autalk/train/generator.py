@@ -4,8 +4,7 @@ steps, and exporting the self-describing generator checkpoint at the end.
 
 Losses (``losses``, weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box,
 off in the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth,
-and an L1 (with its mouth-box term) on the image before the blend (else the mask shuts before the generator can draw,
-and stays shut);
+and an L1 on the image before the blend (else the mask shuts before the generator can draw, and stays shut);
 the AU loss, i.e. the frozen pre-trained AU classifier on each generated frame against that frame's AU labels;
 and the non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential
 moving average of the generator's weights is kept beside it and is what the exported checkpoint holds.
@@ -42,7 +41,7 @@ from autalk.models.generator import Generator, GeneratorConfig, generator_checkp
 from autalk.train import scaffold
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips
 from autalk.train.log import RunLogger
-from autalk.train.losses import au_loss, gan_loss, mask_penalty, mouth_l1, reconstruction_l1, unblended_l1
+from autalk.train.losses import au_loss, gan_loss, mask_penalty, mouth_l1, reconstruction_l1
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +264,7 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
             fake, mask, unblended = generator(batch["identity"], batch["mfcc"], au_features, with_blend=True)
             terms = {"l1": reconstruction_l1(fake, real)}
             terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
-            terms["unblended"] = (unblended_l1(unblended, real, batch["mouth_box"], tc.weight_mouth)
+            terms["unblended"] = (reconstruction_l1(unblended, real)
                                   if unblended is not None and tc.weight_unblended > 0
                                   else torch.zeros((), device=device))
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0

@@ -72,15 +72,6 @@ def mouth_l1(fake: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor) -> tor
     return (diff * inside).sum() / inside.sum().clamp_min(1)
 
 
-def unblended_l1(unblended: torch.Tensor, real: torch.Tensor, boxes: torch.Tensor, weight_mouth: float) -> torch.Tensor:
-    """A mask-blend generator's image before the blend, supervised as its output is: L1 plus the mouth-box L1 at
-    the output's weight. Without the mouth term the decoder learns the mouth only as fast as the mask lets the
-    output's mouth L1 through; with a heavy mouth weight the early, still shapeless mouth then loses to the
-    identity's, the mask shuts over it and stays shut (one fixture seed in three at weight 20)."""
-    loss = reconstruction_l1(unblended, real)
-    return loss + weight_mouth * mouth_l1(unblended, real, boxes) if weight_mouth > 0 else loss
-
-
 def mask_penalty(mask: torch.Tensor) -> torch.Tensor:
     """Mean of the blend mask plus its total variation (mean absolute step between neighbouring pixels): small,
     so the identity frame is copied wherever nothing has to move; smooth, so the seam of the blend is invisible."""
