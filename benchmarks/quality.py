@@ -13,7 +13,8 @@ confidence within 20% of real's.
     PATH=$PWD/.venv/bin:$PATH snakemake --directory /tmp/qws --cores 2 resources/demo/models/audio2au.pt \\
         resources/demo/models/au_classifier.pt resources/demo/models/sync_expert.pt
     .venv/bin/python benchmarks/quality.py --base /tmp/qws --seeds 0 1 2 \\
-        --variants full mask_blend full_res_skip ema no_mouth_l1 gan_x10 ours no_au --goal ours
+        --variants ours full mask_blend full_res_skip ema mouth_x10 no_mouth_l1 gan_x10 mask_off_lower_face \\
+            sync_gan no_au --goal ours
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from autalk.errors import DataError
 from autalk.models.audio2au import Audio2AU
 from autalk.models.checkpoints import initialisation_skipped
 from autalk.models.decoder import FrameDecoder
-from autalk.models.discriminator import PatchDiscriminator
+from autalk.models.discriminator import PatchDiscriminator, SyncDiscriminator, mouth_crops, mouth_windows
 from autalk.models.encoders import AudioEncoder, ImageEncoder
 from autalk.models.fusion import TCSAN, GRUFusion, build_fusion
 from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint, load_generator
@@ -62,6 +62,32 @@ def test_encoder_decoder_and_discriminator_shapes(crop):
     assert frames.shape == (3, 3, crop, crop) and mask is None and unblended is None
     assert PatchDiscriminator()(image).shape == (3, 1, crop // 16, crop // 16)
     assert AudioEncoder(12, 28, 24)(torch.randn(5, 12, 28)).shape == (5, 24)
+
+
+def test_mouth_crops_copy_the_square_around_each_mouth_and_stay_inside_the_frame():
+    frames = torch.arange(2 * 3 * 64 * 64, dtype=torch.float32).reshape(2, 3, 64, 64).requires_grad_()
+    # the first mouth centred at (32.4, 45.6): its 32 px square starts at x 16, y 30; the second at the bottom
+    # right corner, shifted inside
+    boxes = torch.tensor([[22.0, 40.0, 42.8, 51.2], [50.0, 56.0, 70.0, 66.0]])
+    crops = mouth_crops(frames, boxes, 32)
+    assert crops.shape == (2, 3, 32, 32)
+    assert torch.equal(crops[0], frames[0, :, 30:62, 16:48])
+    assert torch.equal(crops[1], frames[1, :, 32:64, 32:64])
+    crops.sum().backward()  # the generator learns through the crop: a gradient on exactly the cropped pixels
+    assert frames.grad.sum() == 2 * 3 * 32 * 32 and frames.grad[0, :, 30:62, 16:48].eq(1).all()
+
+
+def test_sync_discriminator_pairs_each_run_of_mouths_with_its_middle_frames_speech():
+    b, t, side = 2, 9, 16
+    mouths = torch.arange(t, dtype=torch.float32).view(1, t, 1, 1, 1).expand(b, t, 3, side, side)
+    mfcc = torch.arange(t, dtype=torch.float32).view(1, t, 1, 1).expand(b, t, 12, 28)
+    runs, speech = mouth_windows(mouths, mfcc, 5)
+    assert runs.shape == (b, 5, 5, 3, side, side) and speech.shape == (b, 5, 12, 28)
+    for k in range(5):  # run k holds frames k..k+4 and hears frame k+2
+        assert runs[:, k, :, 0, 0, 0].eq(torch.arange(k, k + 5, dtype=torch.float32)).all()
+        assert speech[:, k].eq(k + 2).all()
+    logits = SyncDiscriminator(2 * side, 12, 28)(runs.flatten(0, 1), speech.flatten(0, 1))
+    assert logits.shape == (b * 5, 1)
 
 
 def test_mask_blend_starts_near_the_identity_and_copies_it_where_the_mask_is_closed():

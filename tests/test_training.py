@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -17,11 +18,14 @@ from autalk import cli
 from autalk.data.clips import load_clip, save_clip
 from autalk.errors import ConfigError
 from autalk.models.generator import load_generator
+from autalk.preprocess.template import template_points
 from autalk.train import generator as trainer
 from autalk.train import scaffold
 from autalk.train.au_classifier import train_au_classifier
 from autalk.train.audio2au import train_audio2au
+from autalk.train.dataset import lower_face_boxes, mouth_boxes
 from autalk.train.generator import TrainingDiverged, train
+from autalk.train.losses import mask_off_lower_face
 from autalk.train.sync_expert import train_sync_expert
 from training_fixtures import make_corpus, tiny_config, with_run
 
@@ -38,6 +42,8 @@ VARIANTS = {
     "gru_no_au": {"model": {"fusion": "gru", "au_input": "none", "au_loss": False}},
     "no_discriminator": {"model": {"discriminator": False, "au_input": "ground_truth"}},
     "mouth_l1": {"training": {"weight_mouth": 1.0}},
+    "mask_off_lower_face_sync_gan": {"model": {"output": "mask_blend"},
+                                     "training": {"weight_mask_off_lower_face": 0.5, "weight_sync_gan": 0.1}},
     "mask_blend_full_res_ema": {"model": {"output": "mask_blend", "full_res_skip": True},
                                 "training": {"ema_decay": 0.9}},
     "cpu_bf16": {"model": {"output": "mask_blend"}, "training": {"cpu_bf16": True}},
@@ -54,8 +60,10 @@ def test_each_variant_trains_checkpoints_and_exports(corpus, name):
     assert (losses["au"] > 0).all() == cfg.model.au_loss
     assert (losses["mouth"] > 0).all() == (cfg.training.weight_mouth > 0)
     assert (losses["d"] > 0).all() == cfg.model.discriminator
+    assert (losses["sync_d"] > 0).all() == (losses["sync_gan_g"] > 0).all() == (cfg.training.weight_sync_gan > 0)
     assert (losses["mask"] > 0).all() == (cfg.model.output == "mask_blend")
     assert (losses["unblended"] > 0).all() == (cfg.model.output == "mask_blend")
+    assert (losses["mask_off_lower_face"] > 0).all() == (cfg.training.weight_mask_off_lower_face > 0)
     assert (paths.run_dir / "samples" / "step_0000002.png").stat().st_size > 0
     assert paths.curves.stat().st_size > 0 and list((paths.run_dir / "tensorboard").glob("events.*"))
     generator = load_generator(paths.model)
@@ -73,9 +81,30 @@ def test_each_variant_trains_checkpoints_and_exports(corpus, name):
         assert not torch.equal(exported["decoder.proj.weight"], trained["generator"]["decoder.proj.weight"])
 
 
+def test_mask_off_lower_face_penalises_the_mask_outside_the_lower_face_box_only():
+    boxes = torch.tensor([[[8.0, 10.0, 15.0, 13.0]]])            # one frame's box: columns 8-15, rows 10-13
+    on_box = torch.zeros(1, 1, 1, 32, 32)
+    on_box[..., 10:14, 8:16] = 1
+    assert mask_off_lower_face(on_box, boxes) == 0
+    assert mask_off_lower_face(1 - on_box, boxes) == 1
+    half = on_box.clone()
+    half[..., :16, :] += 0.5 * (1 - on_box[..., :16, :])       # the upper half of the face half open
+    assert mask_off_lower_face(half, boxes).item() == pytest.approx(0.5 * (16 * 32 - 32) / (32 * 32 - 32))
+
+
+def test_lower_face_box_holds_the_jaw_and_mouth_and_leaves_the_eyes_out():
+    face = template_points(64, "autalk")[None]                    # (1, 68, 2): the demo's aligned face
+    (x0, y0, x1, y1), = lower_face_boxes(face)
+    speech = np.concatenate([face[0, 2:15], face[0, 48:68]])      # jaw from cheek to cheek, chin, lips
+    assert ((speech >= [x0, y0]) & (speech <= [x1, y1])).all()
+    assert (face[0, 36:48, 1] < y0).all() and (face[0, 17:27, 1] < y0).all()    # eyes and brows above it
+    (mx0, my0, mx1, my1), = mouth_boxes(face)
+    assert x0 < mx0 and y0 < my0 and x1 > mx1 and y1 > my1
+
+
 def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
     cfg = tiny_config({"training": {"epochs": 2, "max_steps": 5, "checkpoint_every": 2,   # crosses an epoch
-                                    "lr_schedule": "cosine"}},
+                                    "lr_schedule": "cosine", "weight_sync_gan": 0.1}},
                       {"model": {"au_input": "ground_truth", "dropout": 0.3}})
     whole = with_run(corpus, "whole")
     train(cfg, whole)
@@ -102,12 +131,16 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, monkeypatch):
         assert torch.equal(value, b["state_dict"][key]), key
     ca = torch.load(whole.run_dir / "checkpoint.pt", weights_only=True)
     cb = torch.load(broken.run_dir / "checkpoint.pt", weights_only=True)
-    for key, value in ca["discriminator"].items():
-        assert torch.equal(value, cb["discriminator"][key]), key
+    assert sorted(ca["critics"]) == ["d", "sync_d"]
+    for name, critic in ca["critics"].items():
+        for key, value in critic["weights"].items():
+            assert torch.equal(value, cb["critics"][name]["weights"][key]), (name, key)
     assert ca["opt_g"]["state"][0]["exp_avg_sq"].equal(cb["opt_g"]["state"][0]["exp_avg_sq"])
-    # the fifth and last step ran at the cosine schedule's rate for step index 4 of 5, for both networks
-    for opt, base in (("opt_g", cfg.training.lr_g), ("opt_d", cfg.training.lr_d)):
-        assert cb[opt]["param_groups"][0]["lr"] == pytest.approx(base * 0.5 * (1 + math.cos(math.pi * 4 / 5)))
+    # the fifth and last step ran at the cosine schedule's rate for step index 4 of 5, for every network
+    optimisers = [(cb["opt_g"], cfg.training.lr_g)] + [(c["optimiser"], cfg.training.lr_d)
+                                                        for c in cb["critics"].values()]
+    for opt, base in optimisers:
+        assert opt["param_groups"][0]["lr"] == pytest.approx(base * 0.5 * (1 + math.cos(math.pi * 4 / 5)))
     assert ca["data_position"] == cb["data_position"]
     pd.testing.assert_frame_equal(pd.read_csv(whole.run_dir / "losses.csv").drop(columns="step_s"),
                                   pd.read_csv(broken.run_dir / "losses.csv").drop(columns="step_s"))

@@ -292,9 +292,16 @@ class TrainingConfig:
     weight_gan: float = _f(0.002, "frame GAN loss weight", minimum=0)
     weight_mouth: float = _f(0.0, "extra L1 on the mouth box (landmarks 49-68 + margin) of each frame; 0: the "
                              "reference losses only (a short run learns lip motion much sooner with it)", minimum=0)
+    weight_sync_gan: float = _f(0.0, "GAN loss weight of the synchronisation discriminator (runs of five mouth "
+                                "squares with the speech of their middle frame; real runs with another moment's "
+                                "speech count as fake); 0: off, as in the reference", minimum=0)
     weight_mask: float = _f(0.02, "mask_blend output: penalty on the mask's mean and total variation (keeps it "
                             "small and smooth, so only what must move is generated; at 0.1 the mask of a 200-step "
                             "run shut over the moving mouth too in 1 of 6 seeds x threads)", minimum=0)
+    weight_mask_off_lower_face: float = _f(0.0, "mask_blend output: penalty on the mask's mean outside the lower face "
+                                           "(the box of the jaw and mouth landmarks), so the face that speech does "
+                                           "not move stays the identity frame's instead of a blurred average of the "
+                                           "real video's head motion (0: off)", minimum=0)
     weight_unblended: float = _f(1.0, "mask_blend output: L1 of the generated image before the blend, so the "
                                  "generator learns what to draw even where the mask is still shut (without it the "
                                  "mask closes early and never opens: a still photo)", minimum=0)

@@ -102,6 +102,7 @@ class ClipWindows(Dataset):
             "au_presence": torch.tensor(labels.presence[window]),
             "au_mask": torch.tensor(labels.success[window], dtype=torch.float32),
             "mouth_box": torch.from_numpy(mouth_boxes(clip.landmarks[window])),
+            "lower_face_box": torch.from_numpy(lower_face_boxes(clip.landmarks[window])),
         }
 
 
@@ -110,6 +111,15 @@ def mouth_boxes(landmarks: np.ndarray, margin: float = 0.25) -> np.ndarray:
     ``margin`` x the box's larger side so the lips' motion stays inside."""
     mouth = landmarks[:, 48:68]
     lo, hi = mouth.min(axis=1), mouth.max(axis=1)
+    pad = margin * (hi - lo).max(axis=1, keepdims=True)
+    return np.concatenate([lo - pad, hi + pad], axis=1).astype(np.float32)
+
+
+def lower_face_boxes(landmarks: np.ndarray, margin: float = 0.1) -> np.ndarray:
+    """(T, 68, 2) crop-pixel landmarks -> (T, 4) boxes around what speech moves: the mouth (dlib points 49-68) and
+    the jaw from cheek to cheek (points 3-15, the chin among them), widened by ``margin`` x the larger side."""
+    points = np.concatenate([landmarks[:, 2:15], landmarks[:, 48:68]], axis=1)
+    lo, hi = points.min(axis=1), points.max(axis=1)
     pad = margin * (hi - lo).max(axis=1, keepdims=True)
     return np.concatenate([lo - pad, hi + pad], axis=1).astype(np.float32)
 

@@ -53,9 +53,14 @@ def sample_grid(real: torch.Tensor, generated: torch.Tensor, path: Path, step: i
     _save_figure(fig, [path])
 
 
+TERM_TITLES = {"l1": "L1 reconstruction", "mouth": "L1 on the mouth box", "mask": "blend mask penalty",
+               "mask_off_lower_face": "mask off the lower face", "unblended": "L1 before the blend",
+               "au": "AU classifier loss", "gan_g": "GAN (generator)", "d": "discriminator",
+               "sync_gan_g": "sync GAN (generator)", "sync_d": "sync discriminator"}
+
+
 def curves_figure(losses: pd.DataFrame, val: pd.DataFrame, paths: list[Path]) -> None:
-    terms = ([c for c in ("l1", "mouth", "mask", "unblended", "au", "gan_g", "d")
-              if c in losses and losses[c].abs().sum() > 0] or ["l1"])
+    terms = [c for c in TERM_TITLES if c in losses and losses[c].abs().sum() > 0] or ["l1"]
     fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3), squeeze=False)
     window = max(1, len(losses) // 50)
     for ax, term in zip(axes[0], terms):
@@ -64,9 +69,7 @@ def curves_figure(losses: pd.DataFrame, val: pd.DataFrame, paths: list[Path]) ->
                 label=f"mean of {window}")
         if term == "l1" and len(val):
             ax.plot(val["step"], val["val_l1"], "o-", color="C3", ms=3, label="val clips")
-        ax.set_title({"l1": "L1 reconstruction", "mouth": "L1 on the mouth box",
-                      "mask": "blend mask penalty", "unblended": "L1 before the blend",
-                      "au": "AU classifier loss", "gan_g": "GAN (generator)", "d": "discriminator"}[term], fontsize=9)
+        ax.set_title(TERM_TITLES[term], fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
     fig.tight_layout()

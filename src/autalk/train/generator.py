@@ -1,18 +1,20 @@
 """Generator training, visible top to bottom (nanoGPT-style): set-up and every check that can fail before the
-first step, then one loop of generator step + discriminator step, logging each step, checkpointing every N
+first step, then one loop of generator step + critic steps, logging each step, checkpointing every N
 steps, and exporting the self-describing generator checkpoint at the end.
 
 Losses (``losses``, weights in ``training``): L1 reconstruction (optionally plus an L1 on each frame's mouth box,
-off in the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth,
-and an L1 on the image before the blend (else the mask shuts before the generator can draw, and stays shut);
-the AU loss, i.e. the frozen pre-trained AU classifier on each generated frame against that frame's AU labels;
-and the non-saturating frame GAN loss from the patch discriminator. With ``training.ema_decay`` an exponential
-moving average of the generator's weights is kept beside it and is what the exported checkpoint holds.
+off in the reference setting); for a ``mask_blend`` generator, a penalty keeping the blend mask small and smooth
+(with ``training.weight_mask_off_lower_face``, a second one on the mask outside the lower face), and an L1 on the image
+before the blend (else the mask shuts before the generator can draw, and stays shut); the AU loss, i.e. the
+frozen pre-trained AU classifier on each generated frame against that frame's AU labels; and the non-saturating
+GAN losses of the critics (``critics``: the paper's patch frame discriminator, and as an option the
+synchronisation discriminator). With ``training.ema_decay`` an exponential moving average of the generator's
+weights is kept beside it and is what the exported checkpoint holds.
 
 A rerun with the same settings resumes from ``run_dir/checkpoint.pt``: weights, optimiser moments, every RNG
 state and the step (which fixes the data position, see ``dataset.WindowPlan``), so an interrupted run ends
 bit-identical to an uninterrupted one on CPU. Multi-GPU: launch with ``torchrun`` (LOCAL_RANK set) and the
-generator and discriminator are wrapped in DistributedDataParallel; rank 0 alone writes files.
+generator and the critics are wrapped in DistributedDataParallel; rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ from autalk.atomic import atomic_file
 from autalk.config import DatasetConfig
 from autalk.data.clips import kept_clip_paths
 from autalk.errors import AutalkError, ConfigError
-from autalk.models.discriminator import PatchDiscriminator
 from autalk.models.generator import Generator, GeneratorConfig, generator_checkpoint
 from autalk.train import scaffold
+from autalk.train.critics import ADVERSARIAL_TERMS, CRITIC_TERMS, build_critics
 from autalk.train.dataset import ClipWindows, StepBatchSampler, WindowPlan, load_labels, usable_clips
 from autalk.train.log import RunLogger
-from autalk.train.losses import au_loss, gan_loss, mask_penalty, mouth_l1, reconstruction_l1
+from autalk.train.losses import au_loss, mask_off_lower_face, mask_penalty, mouth_l1, reconstruction_l1
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +183,9 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
             raise ConfigError(f"{paths.au_classifier} classifies AUs {classifier.units}, the config wants "
                               f"{cfg.aus.units}: re-run pretrain_au_classifier")
     generator = Generator(architecture, audio2au).to(device)
-    discriminator = PatchDiscriminator().to(device) if mc.discriminator else None
+    critics = build_critics(cfg, shape, device)
     generator = generator.to(memory_format=torch.channels_last)  # faster convolutions on GPUs and CPUs alike
-    discriminator = discriminator.to(memory_format=torch.channels_last) if discriminator else None
     opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=tc.lr_g, betas=tuple(tc.betas))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=tc.lr_d, betas=tuple(tc.betas)) if discriminator else None
     ema = copy.deepcopy(generator).requires_grad_(False).eval() if tc.ema_decay > 0 else None
 
     # -- resume from the run directory's checkpoint when its settings match
@@ -199,16 +199,16 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         opt_g.load_state_dict(ckpt["opt_g"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
-        if discriminator is not None:
-            discriminator.load_state_dict(ckpt["discriminator"])
-            opt_d.load_state_dict(ckpt["opt_d"])
+        for critic in critics:
+            critic.module.load_state_dict(ckpt["critics"][critic.name]["weights"])
+            critic.optimiser.load_state_dict(ckpt["critics"][critic.name]["optimiser"])
         scaffold.set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0])
         step = ckpt["step"]
         log.info("resumed at step %d", step)
     if ddp:
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=[device.index] if cuda else None)
-        if discriminator is not None:
-            discriminator = nn.parallel.DistributedDataParallel(discriminator,
+        for critic in critics:
+            critic.module = nn.parallel.DistributedDataParallel(critic.module,
                                                                 device_ids=[device.index] if cuda else None)
 
     # the loader's own generator: creating its iterator must not draw from the (restored) global RNG
@@ -235,8 +235,9 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
                                        "batch": at_step % plan.batches_per_epoch},
                      "generator": bare(generator).state_dict(), "opt_g": opt_g.state_dict(),
                      "ema": ema.state_dict() if ema is not None else None,
-                     "discriminator": bare(discriminator).state_dict() if discriminator else None,
-                     "opt_d": opt_d.state_dict() if opt_d else None, "rng": states}, ckpt_path)
+                     "critics": {c.name: {"weights": bare(c.module).state_dict(),
+                                          "optimiser": c.optimiser.state_dict()} for c in critics},
+                     "rng": states}, ckpt_path)
         with torch.no_grad(), autocast:
             generated = exported().generate(val_batch["identity"], val_batch["mfcc"],
                                             val_batch["au_intensity"], val_batch["au_presence"]).float()
@@ -253,8 +254,8 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
     for batch in loader:
         batch = to_device(batch, device)
         real = batch["frames"]
-        for opt, base in ((opt_g, tc.lr_g), (opt_d, tc.lr_d)):
-            for group in opt.param_groups if opt is not None else ():
+        for opt, base in ((opt_g, tc.lr_g), *((c.optimiser, tc.lr_d) for c in critics)):
+            for group in opt.param_groups:
                 group["lr"] = scheduled_lr(base, step, total_steps, tc.lr_schedule)
 
         # generator step: reconstruction + AU + adversarial
@@ -264,17 +265,21 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
             fake, mask, unblended = generator(batch["identity"], batch["mfcc"], au_features, with_blend=True)
             terms = {"l1": reconstruction_l1(fake, real)}
             terms["mask"] = mask_penalty(mask) if mask is not None else torch.zeros((), device=device)
+            terms["mask_off_lower_face"] = (mask_off_lower_face(mask, batch["lower_face_box"])
+                                            if mask is not None and tc.weight_mask_off_lower_face > 0
+                                            else torch.zeros((), device=device))
             terms["unblended"] = (reconstruction_l1(unblended, real)
                                   if unblended is not None and tc.weight_unblended > 0
                                   else torch.zeros((), device=device))
             terms["mouth"] = (mouth_l1(fake, real, batch["mouth_box"]) if tc.weight_mouth > 0
                               else torch.zeros((), device=device))
             terms["au"] = au_loss(classifier, fake, batch) if classifier is not None else torch.zeros((), device=device)
-            terms["gan_g"] = (gan_loss(discriminator(fake.flatten(0, 1)), real=True) if discriminator is not None
-                              else torch.zeros((), device=device))
+            terms.update({term: torch.zeros((), device=device) for term in ADVERSARIAL_TERMS})
+            terms.update({c.generator_term: c.generator_loss(fake, batch) for c in critics})
         loss_g = (tc.weight_l1 * terms["l1"] + tc.weight_mouth * terms["mouth"] + tc.weight_au * terms["au"]
                   + tc.weight_gan * terms["gan_g"] + tc.weight_mask * terms["mask"]
-                  + tc.weight_unblended * terms["unblended"])
+                  + tc.weight_mask_off_lower_face * terms["mask_off_lower_face"]
+                  + tc.weight_unblended * terms["unblended"] + tc.weight_sync_gan * terms["sync_gan_g"])
         values = {name: t.item() for name, t in terms.items()}
         check_finite(step + 1, values)
         opt_g.zero_grad(set_to_none=True)
@@ -283,18 +288,16 @@ def train(cfg: DatasetConfig, paths: TrainPaths) -> None:
         if ema is not None:
             update_ema(ema, bare(generator), tc.ema_decay, step)
 
-        # discriminator step on the same generated frames
-        values["d"] = 0.0
-        if discriminator is not None:
-            with autocast:  # one forward of real + fake frames: one forward per backward, as DDP wants
-                logits = discriminator(torch.cat([real.flatten(0, 1), fake.detach().flatten(0, 1).float()]))
-                logits_real, logits_fake = logits.chunk(2)
-                loss_d = 0.5 * (gan_loss(logits_real, real=True) + gan_loss(logits_fake, real=False))
-            values["d"] = loss_d.item()
-            check_finite(step + 1, {"d": values["d"]})
-            opt_d.zero_grad(set_to_none=True)
+        # each critic's step on the same generated frames
+        values.update({name: 0.0 for name in CRITIC_TERMS})
+        for critic in critics:
+            with autocast:
+                loss_d = critic.loss(real, fake.detach().float(), batch)
+            values[critic.name] = loss_d.item()
+            check_finite(step + 1, {critic.name: values[critic.name]})
+            critic.optimiser.zero_grad(set_to_none=True)
             loss_d.backward()
-            opt_d.step()
+            critic.optimiser.step()
 
         step += 1
         now = time.perf_counter()

@@ -14,7 +14,8 @@ from matplotlib.image import imread
 from autalk.atomic import atomic_file
 from autalk.train.figures import curves_figure, sample_grid
 
-COLUMNS = ["step", "loss_g", "l1", "mouth", "mask", "unblended", "au", "gan_g", "d", "step_s"]
+COLUMNS = ["step", "loss_g", "l1", "mouth", "mask", "mask_off_lower_face", "unblended", "au", "gan_g", "d",
+           "sync_gan_g", "sync_d", "step_s"]
 VAL_COLUMNS = ["step", "val_l1"]
 
 
