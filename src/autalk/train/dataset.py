@@ -106,22 +106,23 @@ class ClipWindows(Dataset):
         }
 
 
-def mouth_boxes(landmarks: np.ndarray, margin: float = 0.25) -> np.ndarray:
-    """(T, 68, 2) crop-pixel landmarks -> (T, 4) boxes around the mouth (dlib points 49-68), widened by
-    ``margin`` x the box's larger side so the lips' motion stays inside."""
-    mouth = landmarks[:, 48:68]
-    lo, hi = mouth.min(axis=1), mouth.max(axis=1)
+def _boxes_around(points: np.ndarray, margin: float) -> np.ndarray:
+    """(T, N, 2) points -> (T, 4) boxes x0, y0, x1, y1 around them, widened by ``margin`` x the box's larger side."""
+    lo, hi = points.min(axis=1), points.max(axis=1)
     pad = margin * (hi - lo).max(axis=1, keepdims=True)
     return np.concatenate([lo - pad, hi + pad], axis=1).astype(np.float32)
+
+
+def mouth_boxes(landmarks: np.ndarray, margin: float = 0.25) -> np.ndarray:
+    """(T, 68, 2) crop-pixel landmarks -> (T, 4) boxes around the mouth (dlib points 49-68), widened so the lips'
+    motion stays inside."""
+    return _boxes_around(landmarks[:, 48:68], margin)
 
 
 def lower_face_boxes(landmarks: np.ndarray, margin: float = 0.1) -> np.ndarray:
     """(T, 68, 2) crop-pixel landmarks -> (T, 4) boxes around what speech moves: the mouth (dlib points 49-68) and
-    the jaw from cheek to cheek (points 3-15, the chin among them), widened by ``margin`` x the larger side."""
-    points = np.concatenate([landmarks[:, 2:15], landmarks[:, 48:68]], axis=1)
-    lo, hi = points.min(axis=1), points.max(axis=1)
-    pad = margin * (hi - lo).max(axis=1, keepdims=True)
-    return np.concatenate([lo - pad, hi + pad], axis=1).astype(np.float32)
+    the jaw from cheek to cheek (points 3-15, the chin among them)."""
+    return _boxes_around(np.concatenate([landmarks[:, 2:15], landmarks[:, 48:68]], axis=1), margin)
 
 
 class WindowPlan:
